@@ -1,0 +1,28 @@
+# Two commands a new user needs: `make benchmark` and `make test`.
+# Both create the virtual environment on first use; every pip call goes through
+# constraints.txt, which pins the CPU build of torch.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+
+.PHONY: benchmark test lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -c constraints.txt -e '.[all]'
+	touch $(STAMP)
+
+benchmark: $(STAMP)
+	$(PY) -m im2gps benchmark --out benchmarks/results/im2gps237
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

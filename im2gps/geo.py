@@ -1,0 +1,70 @@
+"""Geometry on the sphere: great-circle distances and 3-D unit vectors.
+
+All distances are great-circle distances on a sphere of radius
+:data:`EARTH_RADIUS_KM` = 6371 km (haversine formula). Averaging and voting
+work on 3-D unit vectors, never on raw latitude/longitude, so they are correct
+across the antimeridian and near the poles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "EARTH_RADIUS_KM",
+    "haversine_km",
+    "km_to_chord",
+    "chord_to_km",
+    "to_unit_vectors",
+    "to_latlon",
+]
+
+#: Mean Earth radius used for every distance in the package.
+EARTH_RADIUS_KM = 6371.0
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (broadcasts).
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : array_like
+        Latitudes and longitudes in degrees; shapes must broadcast.
+
+    Returns
+    -------
+    numpy.ndarray
+        Distances in kilometres.
+    """
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in
+                              (lat1, lon1, lat2, lon2))
+    a = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def to_unit_vectors(lat, lon) -> np.ndarray:
+    """Points in degrees to unit vectors on the sphere, shape ``(..., 3)``."""
+    lat = np.radians(np.asarray(lat, dtype=np.float64))
+    lon = np.radians(np.asarray(lon, dtype=np.float64))
+    cos_lat = np.cos(lat)
+    return np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def to_latlon(xyz) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors ``(..., 3)`` (any non-zero length) back to (lat, lon) degrees."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    lat = np.degrees(np.arctan2(z, np.hypot(x, y)))
+    lon = np.degrees(np.arctan2(y, x))
+    return lat, lon
+
+
+def km_to_chord(km) -> np.ndarray:
+    """Great-circle distance (km) to the straight-line chord between unit vectors."""
+    return 2.0 * np.sin(np.asarray(km, dtype=np.float64) / (2.0 * EARTH_RADIUS_KM))
+
+
+def chord_to_km(chord) -> np.ndarray:
+    """Chord length between unit vectors to great-circle distance (km)."""
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))
