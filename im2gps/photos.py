@@ -91,7 +91,8 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         raise PhotoError(path, "not an image (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise PhotoError(path, f"over the pixel limit (possible decompression bomb): {err}") from None
+        reason = f"over the pixel limit (possible decompression bomb): {err}"
+        raise PhotoError(path, reason) from None
     except OSError as err:
         raise PhotoError(path, f"cannot be read: {err}") from None
     width, height = image.size
