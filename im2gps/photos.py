@@ -328,7 +328,10 @@ class PhotoCollection:
             seen.add(path)
             keep.append(i)
             images.append(str(path))
-            ids.append(Path(rel).with_suffix("").as_posix())
+            try:
+                ids.append(path.relative_to(base).with_suffix("").as_posix())
+            except ValueError:  # an absolute path outside the manifest's folder
+                ids.append(path.with_suffix("").as_posix())
         table = frame.iloc[keep].reset_index(drop=True).copy()
         table["image"] = images
         table["lat"] = lats[keep]

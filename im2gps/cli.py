@@ -1,0 +1,217 @@
+"""The ``im2gps`` command line: a thin layer over the Python API.
+
+Commands::
+
+    im2gps index build PHOTOS --out DIR [--features ...] [--jobs N] [--index-type F]
+    im2gps index info DIR [--json]
+    im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn]
+
+Exit codes scripts can trust: 0 success; 1 some inputs failed (e.g. a photo
+that could not be decoded; the others were answered); 2 wrong usage; 3 bad
+input data (missing or damaged index, unreadable photo collection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+
+def _print_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN is the only value != itself
+
+
+# -- index ------------------------------------------------------------------
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from im2gps.index import build_index
+
+    index = build_index(
+        args.photos, args.out, features=args.features, index_type=args.index_type,
+        jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    info = index.info()
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"indexed {info['photos']} photos into {info['path']} "
+              f"({info['skipped']} skipped, listed in {Path(info['path']) / 'skipped.csv'})")
+    return EXIT_OK
+
+
+def cmd_index_info(args: argparse.Namespace) -> int:
+    from im2gps.index import GeoIndex
+
+    info = GeoIndex.load(args.index, verify=not args.no_verify).info()
+    if args.json:
+        _print_json(info)
+        return EXIT_OK
+    print(f"index           {info['path']}")
+    print(f"format version  {info['format_version']}")
+    print(f"photos          {info['photos']:,} ({info['skipped']} skipped)")
+    features = ", ".join(f"{name} ({dim})" for name, dim in info["features"].items())
+    print(f"features        {features}; combined {info['combined_dim']}-d")
+    print(f"index type      {info['index_type']}")
+    print(f"size on disk    {info['size_bytes'] / 2**20:.1f} MiB "
+          f"({info['bytes_per_photo']:,.0f} bytes/photo; FAISS index "
+          f"{info['index_bytes_per_photo']:,.0f} bytes/photo)")
+    return EXIT_OK
+
+
+# -- locate -----------------------------------------------------------------
+def cmd_locate(args: argparse.Namespace) -> int:
+    from im2gps.gazetteer import nearest_place
+    from im2gps.locator import Im2GPS
+
+    locator = Im2GPS.load(args.index)
+    params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km}
+    locator.set_params(**{key: value for key, value in params.items() if value is not None})
+    predictions = locator.predict(args.images)
+    places = nearest_place(predictions.lat, predictions.lon)
+    photos = locator.index_.photos
+    documents = []
+    for i, image in enumerate(args.images):
+        place = places[i]
+        neighbors = []
+        if not predictions.failed[i]:
+            for rank in range(min(args.neighbors, predictions.neighbor_ids.shape[1])):
+                row = int(predictions.neighbor_ids[i, rank])
+                if row < 0:
+                    break
+                neighbors.append({
+                    "id": str(photos["id"].iloc[row]),
+                    "lat": float(photos["lat"].iloc[row]),
+                    "lon": float(photos["lon"].iloc[row]),
+                    "distance": float(predictions.neighbor_distances[i, rank]),
+                })
+        clusters = [{key: c[key] for key in ("lat", "lon", "weight", "size")}
+                    for c in predictions.clusters(i)[: args.clusters]]
+        documents.append({
+            "image": str(image),
+            "lat": _nan_to_none(predictions.lat[i]),
+            "lon": _nan_to_none(predictions.lon[i]),
+            "place": place.name if place else None,
+            "admin1": place.admin1 if place else None,
+            "country": place.country if place else None,
+            "country_code": place.country_code if place else None,
+            "failed": bool(predictions.failed[i]),
+            "error": predictions.errors[i],
+            "clusters": clusters,
+            "neighbors": neighbors,
+        })
+    if args.json:
+        _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
+    else:
+        for doc in documents:
+            _print_answer(doc)
+    return EXIT_PARTIAL if predictions.failed.any() else EXIT_OK
+
+
+def _print_answer(doc: dict[str, Any]) -> None:
+    print(doc["image"])
+    if doc["failed"]:
+        print(f"  failed: {doc['error']}")
+        return
+    where = ", ".join(p for p in (doc["place"], doc["admin1"], doc["country"]) if p)
+    print(f"  estimate   {doc['lat']:.4f}, {doc['lon']:.4f}  (near {where})")
+    for rank, c in enumerate(doc["clusters"], 1):
+        print(f"  cluster {rank}  {c['lat']:8.3f}, {c['lon']:8.3f}  weight {c['weight']:.2f} "
+              f"({c['size']} neighbours)")
+    for n in doc["neighbors"]:
+        print(f"  neighbour  {n['id']:<24} {n['lat']:8.3f}, {n['lon']:8.3f}  "
+              f"feature distance {n['distance']:.3f}")
+
+
+# -- parser -----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="im2gps", description="Where was this photo taken? Data-driven photo geolocation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="build and inspect indexes of geotagged photos")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+    build = index_commands.add_parser(
+        "build", help="build an index from a folder (EXIF GPS) or a CSV manifest",
+        description="Build an index directory. Interrupted builds resume when the same "
+                    "command runs again; the index appears under DIR only when complete.")
+    build.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
+    build.add_argument("--out", required=True, help="index directory to create")
+    build.add_argument("--features", default="tiny,color,texton,gist,lines",
+                       help="comma-separated features (default: %(default)s)")
+    build.add_argument("--index-type", default="Flat",
+                       help="FAISS factory string (default: %(default)s, exact search)")
+    build.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    build.add_argument("--fit-sample", type=int, default=200,
+                       help="photos sampled to learn textons (default: %(default)s)")
+    build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    build.add_argument("--json", action="store_true", help="print the index info as JSON")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.set_defaults(func=cmd_index_build)
+
+    info = index_commands.add_parser("info", help="describe an index directory")
+    info.add_argument("index", help="index directory")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--no-verify", action="store_true", help="skip the checksum check")
+    info.set_defaults(func=cmd_index_info)
+
+    locate = commands.add_parser("locate", help="estimate where photos were taken")
+    locate.add_argument("index", help="index directory (from `im2gps index build`)")
+    locate.add_argument("images", nargs="+", help="photos to locate")
+    locate.add_argument("--k", type=int, help="neighbours that vote (default: the locator's)")
+    locate.add_argument("--vote", choices=["meanshift", "1nn"], help="voting rule")
+    locate.add_argument("--bandwidth-km", type=float, help="mean-shift bandwidth in km")
+    locate.add_argument("--clusters", type=int, default=5, help="clusters to show (default 5)")
+    locate.add_argument("--neighbors", type=int, default=10,
+                        help="nearest database photos to show (default 10)")
+    locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
+    locate.add_argument("--json-list", action="store_true",
+                        help="with --json, always print a list, even for one photo")
+    locate.set_defaults(func=cmd_locate)
+
+    for name, register in _COMMANDS_EXTRA.items():
+        register(commands, name)
+    return parser
+
+
+# Commands defined in other modules register here (benchmark, partition, planet).
+_COMMANDS_EXTRA: dict[str, Callable[[Any, str], None]] = {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from im2gps.index import IndexFormatError
+    from im2gps.photos import PhotoError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"im2gps: error: {err}", file=sys.stderr)
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        print("im2gps: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

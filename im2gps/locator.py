@@ -1,0 +1,296 @@
+"""The IM2GPS locator: nearest neighbours in scene-feature space, then voting.
+
+:class:`Im2GPS` follows the scikit-learn estimator contract: ``__init__``
+stores parameters only, :meth:`Im2GPS.fit` builds (or adopts) an index of
+geotagged photos and returns ``self``, learned attributes end in ``_``,
+:meth:`Im2GPS.predict` returns :class:`~im2gps.predictions.Predictions`, and
+:meth:`Im2GPS.save` / :meth:`Im2GPS.load` write and read a plain directory.
+
+References
+----------
+.. [1] J. Hays and A. A. Efros, "IM2GPS: estimating geographic information
+   from a single image", CVPR 2008.
+.. [2] N. Vo, N. Jacobs and J. Hays, "Revisiting IM2GPS in the deep learning
+   era", ICCV 2017 (kNN on CNN features).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from im2gps.features import CLASSICAL
+from im2gps.index import GeoIndex, build_index
+from im2gps.photos import PhotoCollection, PhotoError, load_image
+from im2gps.predictions import Predictions
+from im2gps.voting import DEFAULT_BANDWIDTH_KM, meanshift, one_nn
+
+__all__ = ["Im2GPS", "load_images"]
+
+LOCATOR_FILE = "locator.json"
+
+
+def load_images(images: Sequence[np.ndarray | str | os.PathLike]) -> tuple[
+        list[np.ndarray | None], list[str | None]]:
+    """Decode paths (arrays pass through); failures become ``None`` with a reason."""
+    out: list[np.ndarray | None] = []
+    errors: list[str | None] = []
+    for image in images:
+        if isinstance(image, np.ndarray):
+            out.append(image)
+            errors.append(None)
+            continue
+        try:
+            out.append(load_image(image))
+            errors.append(None)
+        except PhotoError as err:
+            out.append(None)
+            errors.append(str(err))
+    return out, errors
+
+
+class Im2GPS:
+    """Data-driven geolocation: kNN over geotagged photos plus mean-shift voting.
+
+    Parameters
+    ----------
+    features : sequence of str or mapping, optional
+        Features of the index (names, or name -> extractor parameters). Used
+        when :meth:`fit` builds an index; an adopted index keeps its own.
+    k : int, optional
+        Neighbours that vote (120 in the paper).
+    vote : {"meanshift", "1nn"}, optional
+        Voting rule: the mode of the mean-shift cluster holding the most
+        neighbours, or the location of the single nearest neighbour.
+    bandwidth_km : float, optional
+        Mean-shift bandwidth in great-circle km.
+    kernel : {"gaussian", "flat"}, optional
+        Mean-shift kernel.
+    vote_weights : {"uniform", "similarity"}, optional
+        ``"uniform"``: every neighbour has one vote (the paper).
+        ``"similarity"``: votes weighted by ``exp(-(d^2 - d_1^2) / (2 s^2))``
+        with ``d`` the feature distance, ``d_1`` the nearest neighbour's and
+        ``s`` the median neighbour distance of that query.
+    feature_weights : mapping of str to float, optional
+        Per-feature weights of the combined distance when building.
+    index_type : str, optional
+        FAISS factory string when building (``"Flat"``: exact).
+    jobs : int, optional
+        Processes for feature extraction when building.
+    progress : bool, optional
+        Show progress bars.
+
+    Attributes
+    ----------
+    index_ : GeoIndex
+        The index of geotagged database photos (after :meth:`fit`).
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] | Mapping[str, Mapping[str, Any]] = CLASSICAL,
+        k: int = 120,
+        vote: str = "meanshift",
+        bandwidth_km: float = DEFAULT_BANDWIDTH_KM,
+        kernel: str = "gaussian",
+        vote_weights: str = "uniform",
+        feature_weights: Mapping[str, float] | None = None,
+        index_type: str = "Flat",
+        jobs: int = 1,
+        progress: bool = False,
+    ) -> None:
+        self.features = features
+        self.k = k
+        self.vote = vote
+        self.bandwidth_km = bandwidth_km
+        self.kernel = kernel
+        self.vote_weights = vote_weights
+        self.feature_weights = feature_weights
+        self.index_type = index_type
+        self.jobs = jobs
+        self.progress = progress
+
+    # -- estimator contract --------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (JSON-ready)."""
+        features = self.features
+        if not isinstance(features, Mapping):
+            features = list(features)
+        return {
+            "features": features,
+            "k": self.k,
+            "vote": self.vote,
+            "bandwidth_km": self.bandwidth_km,
+            "kernel": self.kernel,
+            "vote_weights": self.vote_weights,
+            "feature_weights": dict(self.feature_weights or {}),
+            "index_type": self.index_type,
+            "jobs": self.jobs,
+            "progress": self.progress,
+        }
+
+    def set_params(self, **params: Any) -> Im2GPS:
+        """Change parameters (the voting ones apply to a fitted locator at once)."""
+        for key, value in params.items():
+            if key not in self.get_params():
+                raise ValueError(f"unknown parameter {key!r} of Im2GPS")
+            setattr(self, key, value)
+        return self
+
+    def fit(self, photos: PhotoCollection | GeoIndex | str | os.PathLike,
+            index_dir: str | os.PathLike | None = None) -> Im2GPS:
+        """Build the index of database photos, or adopt an existing one.
+
+        Parameters
+        ----------
+        photos : PhotoCollection, GeoIndex, or str or Path
+            Database photos (a collection, a folder with EXIF GPS, a CSV
+            manifest), an index directory, or a loaded :class:`GeoIndex`.
+        index_dir : str or Path, optional
+            Where to build the index (a temporary directory by default).
+
+        Returns
+        -------
+        Im2GPS
+            ``self``.
+        """
+        self._check_params()
+        if isinstance(photos, GeoIndex):
+            self.index_ = photos
+        elif isinstance(photos, (str, os.PathLike)) and (Path(photos) / "manifest.json").is_file():
+            self.index_ = GeoIndex.load(photos)
+        else:
+            if index_dir is None:
+                index_dir = Path(tempfile.mkdtemp(prefix="im2gps-")) / "index"
+            self.index_ = build_index(
+                photos, index_dir, features=self.features, weights=self.feature_weights,
+                index_type=self.index_type, jobs=self.jobs, progress=self.progress,
+            )
+        return self
+
+    def _check_params(self) -> None:
+        if self.vote not in ("meanshift", "1nn"):
+            raise ValueError(f"vote must be 'meanshift' or '1nn', not {self.vote!r}")
+        if self.vote_weights not in ("uniform", "similarity"):
+            raise ValueError(f"vote_weights must be 'uniform' or 'similarity', "
+                             f"not {self.vote_weights!r}")
+        if int(self.k) < 1:
+            raise ValueError(f"k must be at least 1, not {self.k}")
+
+    def _fitted(self) -> GeoIndex:
+        if not hasattr(self, "index_"):
+            raise RuntimeError("this Im2GPS locator is not fitted: call fit() or Im2GPS.load()")
+        return self.index_
+
+    # -- prediction ----------------------------------------------------------
+    def kneighbors(self, matrices: dict[str, np.ndarray], k: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Feature distances and database rows of the ``k`` nearest photos."""
+        return self._fitted().search(matrices, k or self.k)
+
+    def predict(self, images: Sequence[np.ndarray | str | os.PathLike]) -> Predictions:
+        """Locate photos given as RGB arrays or image paths.
+
+        A photo that cannot be decoded fails (NaN estimate, reason in
+        ``errors``); the others are answered as usual.
+        """
+        index = self._fitted()
+        decoded, errors = load_images(images)
+        ok = [i for i, image in enumerate(decoded) if image is not None]
+        matrices = index.extract([decoded[i] for i in ok])
+        full = {name: np.full((len(decoded), m.shape[1]), np.nan, np.float32)
+                for name, m in matrices.items()}
+        for name, m in matrices.items():
+            full[name][ok] = m
+        predictions = self.predict_features(full)
+        predictions.errors = errors
+        return predictions
+
+    def predict_features(self, matrices: dict[str, np.ndarray]) -> Predictions:
+        """Locate photos from raw descriptors (rows with any NaN fail).
+
+        Parameters
+        ----------
+        matrices : dict of str to numpy.ndarray
+            ``(n, dim_f)`` raw descriptors for every feature of the index.
+        """
+        self._check_params()
+        index = self._fitted()
+        n = len(next(iter(matrices.values())))
+        ok = np.ones(n, bool)
+        for name in index.feature_names:
+            ok &= np.isfinite(matrices[name]).all(axis=1)
+        k = min(int(self.k), len(index))
+        ids = np.full((n, k), -1, np.int64)
+        dist = np.full((n, k), np.nan, np.float32)
+        if ok.any():
+            d, i = index.search({name: np.ascontiguousarray(matrices[name][ok])
+                                 for name in index.feature_names}, k)
+            dist[ok], ids[ok] = d, i
+        return self.vote_on(ids, dist)
+
+    def vote_on(self, ids: np.ndarray, dist: np.ndarray) -> Predictions:
+        """Vote with given neighbours (database rows, -1 for none) and distances."""
+        coords = self._fitted().coords
+        valid = ids >= 0
+        lat = np.where(valid, coords[np.maximum(ids, 0), 0], np.nan)
+        lon = np.where(valid, coords[np.maximum(ids, 0), 1], np.nan)
+        if self.vote == "1nn":
+            votes = one_nn(lat, lon)
+        else:
+            weights = None
+            if self.vote_weights == "similarity":
+                weights = similarity_weights(dist)
+            votes = meanshift(lat, lon, bandwidth_km=self.bandwidth_km, weights=weights,
+                              kernel=self.kernel)
+        failed = ~valid[:, 0] if valid.shape[1] else np.ones(len(ids), bool)
+        errors = [("no neighbours (the photo failed)" if f else None) for f in failed]
+        return Predictions(votes.lat, votes.lon, failed, errors, votes=votes,
+                           neighbor_ids=ids, neighbor_distances=dist)
+
+    # -- persistence ---------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index directory plus ``locator.json`` (the parameters).
+
+        The index is copied unless ``path`` is already its directory.
+        """
+        index = self._fitted()
+        path = Path(path)
+        if path.resolve() != index.path.resolve():
+            if path.exists():
+                raise FileExistsError(f"{path}: already exists")
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            shutil.copytree(index.path, tmp)
+            (tmp / LOCATOR_FILE).write_text(json.dumps(self.get_params(), indent=2))
+            os.rename(tmp, path)
+        else:
+            (path / LOCATOR_FILE).write_text(json.dumps(self.get_params(), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> Im2GPS:
+        """Read a locator written by :meth:`save` (or a bare index directory)."""
+        path = Path(path)
+        params: dict[str, Any] = {}
+        if (path / LOCATOR_FILE).is_file():
+            params = json.loads((path / LOCATOR_FILE).read_text())
+        index = GeoIndex.load(path, verify=verify)
+        params["features"] = index.feature_names
+        return cls(**params).fit(index)
+
+
+def similarity_weights(dist: np.ndarray) -> np.ndarray:
+    """Vote weights ``exp(-(d^2 - d_1^2) / (2 s^2))`` per query row (NaN -> 0)."""
+    dist = np.asarray(dist, dtype=np.float64)
+    d1 = np.nanmin(np.where(np.isfinite(dist), dist, np.inf), axis=1, keepdims=True)
+    scale = np.nanmedian(np.where(np.isfinite(dist), dist, np.nan), axis=1, keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    weights = np.exp(-(dist**2 - d1**2) / (2 * scale**2))
+    return np.where(np.isfinite(weights), weights, 0.0)

@@ -1,0 +1,252 @@
+"""Feature extraction over a photo collection: parallel, checkpointed, resumable.
+
+:func:`extract_features` decodes every photo of a collection and runs every
+extractor on it, in chunks of photos spread over worker processes. Each
+finished chunk is written to a work folder (``.npy`` per feature plus a
+``.json`` that commits the chunk, each written to a temporary name and renamed),
+so an interrupted run -- even by ``kill -9`` -- resumes where it stopped and
+gives the same matrices as an uninterrupted one. Photos that cannot be decoded
+are skipped and reported with their reason; they never abort the run.
+
+The extractors, with what ``fit`` learned, are saved in the work folder first
+and re-created from there by each worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from im2gps.features import FeatureExtractor, load_extractor
+from im2gps.photos import PhotoCollection, PhotoError, Skipped, load_image
+
+__all__ = ["FeatureSet", "extract_features", "fit_extractors", "write_atomic"]
+
+#: Photos per checkpointed chunk.
+CHUNK_SIZE = 32
+
+
+@dataclass
+class FeatureSet:
+    """Descriptors of the photos of a collection that could be decoded.
+
+    Attributes
+    ----------
+    matrices : dict of str to numpy.ndarray
+        ``(n_ok, dim)`` float32 per feature, rows in collection order.
+    ok : numpy.ndarray
+        ``(n,)`` bool, which photos of the collection have a row.
+    skipped : list of Skipped
+        The photos that failed, with their reason.
+    """
+
+    matrices: dict[str, np.ndarray]
+    ok: np.ndarray
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path`` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fit_extractors(
+    extractors: Mapping[str, FeatureExtractor],
+    collection: PhotoCollection,
+    sample_size: int = 200,
+    seed: int = 0,
+) -> None:
+    """Fit the extractors that learn something on a seeded sample of the collection.
+
+    Photos of the sample that cannot be decoded are left out of the sample.
+    """
+    needing = [e for e in extractors.values() if e.needs_fit and not e.is_fitted]
+    if not needing:
+        return
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(collection), min(sample_size, len(collection)), replace=False))
+    images = []
+    for path in np.asarray(collection.paths)[rows]:
+        try:
+            images.append(load_image(path))
+        except PhotoError:
+            continue
+    if not images:
+        raise ValueError(f"{collection.source}: no photo of the fitting sample could be decoded")
+    for extractor in needing:
+        extractor.fit(images)
+
+
+# -- worker side ------------------------------------------------------------
+_WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
+
+
+def _init_worker(state_dir: str, names: list[str]) -> None:
+    # One thread per process: parallelism comes from the processes.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        pass
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    _WORKER_EXTRACTORS.clear()
+    for name in names:
+        _WORKER_EXTRACTORS[name] = load_extractor(state_dir, name)
+
+
+def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in _WORKER_EXTRACTORS}
+    ok, skipped = [], []
+    for path in paths:
+        try:
+            image = load_image(path)
+            vectors = {name: ex(image) for name, ex in _WORKER_EXTRACTORS.items()}
+        except PhotoError as err:
+            ok.append(False)
+            skipped.append([err.path, err.reason])
+            continue
+        except Exception as err:  # noqa: BLE001 - any extractor failure skips that photo
+            ok.append(False)
+            skipped.append([path, f"feature extraction failed: {type(err).__name__}: {err}"])
+            continue
+        ok.append(True)
+        for name, vector in vectors.items():
+            rows[name].append(vector)
+    matrices = {
+        name: np.stack(v).astype(np.float32) if v else
+        np.zeros((0, _WORKER_EXTRACTORS[name].dim), np.float32)
+        for name, v in rows.items()
+    }
+    return matrices, ok, skipped
+
+
+# -- driver side ------------------------------------------------------------
+def _fingerprint(collection: PhotoCollection, configs: list[dict], chunk_size: int) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"configs": configs, "chunk": chunk_size}, sort_keys=True).encode())
+    for path in collection.paths:
+        digest.update(path.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def extract_features(
+    collection: PhotoCollection,
+    extractors: Mapping[str, FeatureExtractor],
+    work_dir: str | os.PathLike,
+    jobs: int = 1,
+    chunk_size: int = CHUNK_SIZE,
+    progress: bool = True,
+    scheduler=None,
+) -> FeatureSet:
+    """Extract every feature of every photo, resuming from ``work_dir``.
+
+    Parameters
+    ----------
+    collection : PhotoCollection
+        The photos.
+    extractors : mapping of str to FeatureExtractor
+        Fitted extractors by name.
+    work_dir : str or Path
+        Checkpoint folder; created if needed. Finished chunks found there (for
+        the same photos and extractor configuration) are reused.
+    jobs : int, optional
+        Worker processes (1 runs in this process).
+    chunk_size : int, optional
+        Photos per checkpointed chunk.
+    progress : bool, optional
+        Show a progress bar.
+    scheduler : object, optional
+        Reserved for distributed extraction.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    from tqdm.auto import tqdm
+
+    work = Path(work_dir)
+    configs = [extractor.config() for extractor in extractors.values()]
+    fingerprint = _fingerprint(collection, configs, chunk_size)
+    stamp = work / "work.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") != fingerprint:
+        shutil.rmtree(work)  # stale checkpoints of other photos or settings
+    (work / "chunks").mkdir(parents=True, exist_ok=True)
+    state_dir = work / "extractors"
+    if not stamp.is_file():
+        for extractor in extractors.values():
+            extractor.save(state_dir)
+        write_atomic(stamp, lambda tmp: tmp.write_text(json.dumps({"fingerprint": fingerprint})))
+
+    paths = collection.paths
+    starts = list(range(0, len(paths), chunk_size))
+    todo = [i for i, s in enumerate(starts) if not (work / "chunks" / f"{i:06d}.json").is_file()]
+    names = list(extractors)
+
+    def commit(i: int, result) -> None:
+        matrices, ok, skipped = result
+        for name, matrix in matrices.items():
+            _save_npy(work / "chunks" / f"{i:06d}.{name}.npy", matrix)
+        write_atomic(
+            work / "chunks" / f"{i:06d}.json",
+            lambda tmp: tmp.write_text(json.dumps({"ok": ok, "skipped": skipped})),
+        )
+
+    bar = tqdm(total=len(paths), initial=len(paths) - sum(
+        min(chunk_size, len(paths) - starts[i]) for i in todo), unit="photo",
+        desc="features", disable=not progress)
+    chunk_paths = {i: paths[starts[i]: starts[i] + chunk_size] for i in todo}
+    if jobs <= 1 or len(todo) <= 1:
+        _init_worker(str(state_dir), names)
+        for i in todo:
+            commit(i, _extract_chunk(chunk_paths[i]))
+            bar.update(len(chunk_paths[i]))
+    else:
+        context = get_context("spawn")  # fork is unsafe with OpenMP/BLAS thread pools
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(str(state_dir), names)) as pool:
+            futures = {pool.submit(_extract_chunk, chunk_paths[i]): i for i in todo}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                i = futures[future]
+                commit(i, future.result())
+                bar.update(len(chunk_paths[i]))
+    bar.close()
+    return _assemble(work, len(starts), names)
+
+
+def _assemble(work: Path, n_chunks: int, names: list[str]) -> FeatureSet:
+    ok: list[bool] = []
+    skipped: list[Skipped] = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for i in range(n_chunks):
+        record = json.loads((work / "chunks" / f"{i:06d}.json").read_text())
+        ok.extend(record["ok"])
+        skipped.extend(Skipped(p, r) for p, r in record["skipped"])
+        for name in names:
+            parts[name].append(np.load(work / "chunks" / f"{i:06d}.{name}.npy"))
+    matrices = {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32)
+                for name, p in parts.items()}
+    return FeatureSet(matrices, np.asarray(ok, dtype=bool), skipped)
