@@ -128,8 +128,9 @@ def build_index(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite)")
     if len(collection) == 0:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in collection.skipped[:3])
         raise ValueError(f"{collection.source}: no usable photos "
-                         f"({len(collection.skipped)} skipped)")
+                         f"({len(collection.skipped)} skipped, e.g. {reasons})")
     work = out.with_name(out.name + ".partial")
     extractors = make_extractors(features)
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}

@@ -1,0 +1,204 @@
+"""im2gps.index: building from real photos, round trips, resume, atomicity, bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from im2gps.index import GeoIndex, IndexFormatError, build_index, median_nn_distance
+from im2gps.photos import PhotoCollection
+
+FAST = ["tiny", "color"]
+
+
+def _manifest(data_dir: Path, tmp_path: Path, n: int, start: int = 0) -> Path:
+    """A CSV manifest of n real im2gps2k photos (absolute image paths)."""
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[start:start + n].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    path = tmp_path / f"db{start}_{n}.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_index(data_dir, tmp_path_factory) -> GeoIndex:
+    tmp = tmp_path_factory.mktemp("index")
+    return build_index(_manifest(data_dir, tmp, 48), tmp / "idx", features=FAST, progress=False)
+
+
+def test_index_directory_layout(small_index):
+    path = small_index.path
+    for name in ("manifest.json", "photos.parquet", "features/tiny.npy", "features/color.npy",
+                 "faiss.index", "skipped.csv", "extractors/tiny.json"):
+        assert (path / name).is_file(), name
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["counts"]["photos"] == 48
+    assert [f["name"] for f in manifest["features"]] == FAST
+    assert manifest["combined_dim"] == 768 + 784
+    for record in manifest["features"]:
+        assert record["scale"] > 0 and record["weight"] == 1.0 and "params" in record
+    assert set(manifest["files"]) >= {"photos.parquet", "faiss.index", "features/tiny.npy"}
+    assert not list(path.parent.glob(".idx.tmp*")) and not (path.parent / "idx.partial").exists()
+    tiny = small_index.features("tiny")
+    assert tiny.dtype == np.float32 and tiny.shape == (48, 768)
+
+
+def test_scales_equalise_features(small_index):
+    # after scaling, each block's median nearest-neighbour distance is 1
+    for name, extractor in small_index.extractors.items():
+        block = extractor.to_l2(np.asarray(small_index.features(name))) / small_index.scales[name]
+        assert median_nn_distance(block) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_search_finds_itself(small_index):
+    queries = {name: np.asarray(small_index.features(name)[:10]) for name in small_index.extractors}
+    dist, ids = small_index.search(queries, 5)
+    assert (ids[:, 0] == np.arange(10)).all()
+    assert np.allclose(dist[:, 0], 0, atol=1e-3)
+    assert (np.diff(dist, axis=1) >= -1e-5).all()
+
+
+def test_folder_and_csv_give_same_index(data_dir, tmp_path):
+    manifest = _manifest(data_dir, tmp_path, 12)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image in pd.read_csv(manifest)["image"]:
+        shutil.copy(image, folder)
+    shutil.copy(data_dir / "im2gps237" / "images" / "104123223.jpg", folder / "no_gps.jpg")
+    from_csv = build_index(manifest, tmp_path / "a", features=FAST, progress=False)
+    from_folder = build_index(folder, tmp_path / "b", features=FAST, progress=False)
+    def by_name(index: GeoIndex) -> pd.DataFrame:
+        return index.photos.assign(name=[Path(p).name for p in index.photos["image"]])
+
+    merged = by_name(from_csv).merge(by_name(from_folder), on="name")
+    assert len(merged) == 12
+    assert np.allclose(merged[["lat_x", "lon_x"]], merged[["lat_y", "lon_y"]], atol=1e-4)
+    skipped = pd.read_csv(from_folder.path / "skipped.csv")
+    assert len(skipped) == 1 and "no GPS" in skipped["reason"][0]
+    assert "no_gps.jpg" in skipped["path"][0]
+
+
+def test_corrupt_photo_is_skipped_and_reported(data_dir, tmp_path):
+    manifest = _manifest(data_dir, tmp_path, 6)
+    table = pd.read_csv(manifest)
+    broken = tmp_path / "broken.jpg"
+    data = Path(table["image"][2]).read_bytes()
+    broken.write_bytes(data[: len(data) // 3])
+    table.loc[2, "image"] = str(broken)
+    table.to_csv(manifest, index=False)
+    index = build_index(manifest, tmp_path / "idx", features=FAST, progress=False)
+    assert len(index) == 5
+    skipped = pd.read_csv(index.path / "skipped.csv")
+    assert skipped["path"].tolist() == [str(broken)] and "truncated" in skipped["reason"][0]
+
+
+def test_no_gps_folder_is_refused(data_dir, tmp_path):
+    folder = tmp_path / "test_photos"
+    folder.mkdir()
+    for name in ("104123223.jpg", "1095548455.jpg"):
+        shutil.copy(data_dir / "im2gps237" / "images" / name, folder)
+    with pytest.raises(ValueError, match="no usable photos"):
+        build_index(folder, tmp_path / "idx", features=FAST, progress=False)
+    assert not (tmp_path / "idx").exists()
+    collection = PhotoCollection.open(folder)
+    assert all("no GPS" in s.reason for s in collection.skipped)
+
+
+def test_existing_index_not_overwritten(small_index, data_dir, tmp_path):
+    with pytest.raises(FileExistsError, match="already exists"):
+        build_index(_manifest(data_dir, tmp_path, 4), small_index.path, features=FAST)
+
+
+def test_overwrite_replaces_atomically(data_dir, tmp_path):
+    out = tmp_path / "idx"
+    build_index(_manifest(data_dir, tmp_path, 6), out, features=FAST, progress=False)
+    index = build_index(_manifest(data_dir, tmp_path, 9, start=10), out, features=FAST,
+                        overwrite=True, progress=False)
+    assert len(GeoIndex.load(out)) == 9 == len(index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["idx", "db0_6.csv", "db10_9.csv"])
+
+
+def _copy(index_path: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(index_path, target)
+    return target
+
+
+def test_tampered_feature_file(small_index, tmp_path):
+    path = _copy(small_index.path, tmp_path)
+    tiny = path / "features" / "tiny.npy"
+    data = bytearray(tiny.read_bytes())
+    data[-10] ^= 0xFF
+    tiny.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match=r"tiny\.npy: sha256 does not match"):
+        GeoIndex.load(path)
+
+
+def test_truncated_faiss_file(small_index, tmp_path):
+    path = _copy(small_index.path, tmp_path)
+    faiss_file = path / "faiss.index"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
+    with pytest.raises(IndexFormatError, match=r"faiss\.index: 1000 bytes.*truncated"):
+        GeoIndex.load(path)
+
+
+def test_missing_file(small_index, tmp_path):
+    path = _copy(small_index.path, tmp_path)
+    (path / "photos.parquet").unlink()
+    with pytest.raises(IndexFormatError, match=r"photos\.parquet: missing"):
+        GeoIndex.load(path)
+
+
+def test_wrong_format_version(small_index, tmp_path):
+    path = _copy(small_index.path, tmp_path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 0
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="format version 0.*rebuild it with"):
+        GeoIndex.load(path)
+
+
+def test_not_an_index(tmp_path):
+    with pytest.raises(IndexFormatError, match="not an im2gps index"):
+        GeoIndex.load(tmp_path)
+
+
+def _build_cli(manifest: Path, out: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "im2gps", "index", "build", str(manifest), "--out", str(out),
+               "--features", "tiny,color,lines", "--no-progress"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_identical_index(data_dir, tmp_path):
+    manifest = _manifest(data_dir, tmp_path, 200)
+    reference = build_index(manifest, tmp_path / "ref", features=["tiny", "color", "lines"],
+                            progress=False)
+    out = tmp_path / "killed"
+    process = _build_cli(manifest, out)
+    chunks = out.with_name("killed.partial") / "chunks"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(chunks.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(list(chunks.glob("*.json")))
+    assert 2 <= done < 7, f"kill came too late or too early ({done} of 7 chunks)"
+    assert not out.exists()  # never a half-written index under the final name
+    process = _build_cli(manifest, out)
+    assert process.wait(timeout=300) == 0, process.stderr.read().decode()
+    resumed = GeoIndex.load(out)
+    ref_files = json.loads((reference.path / "manifest.json").read_text())["files"]
+    new_files = json.loads((resumed.path / "manifest.json").read_text())["files"]
+    assert ref_files == new_files  # same sha256 for every file
+    assert not out.with_name("killed.partial").exists()
