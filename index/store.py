@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ class GeoIndex:
     photos: pd.DataFrame
     extractors: dict[str, FeatureExtractor]
     faiss_index: Any
+    #: In-memory feature matrices of a :meth:`view` (None: read from ``path``).
+    _matrices: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -140,6 +142,8 @@ class GeoIndex:
 
     def features(self, name: str, mmap: bool = True) -> np.ndarray:
         """The raw descriptor matrix of one feature (memory-mapped by default)."""
+        if self._matrices is not None:
+            return self._matrices[name]
         return np.load(self.path / "features" / f"{name}.npy",
                        mmap_mode="r" if mmap else None, allow_pickle=False)
 
@@ -175,6 +179,51 @@ class GeoIndex:
         k = min(int(k), len(self))
         dist2, ids = self.faiss_index.search(self.embed(matrices), k)
         return np.sqrt(np.maximum(dist2, 0.0)), ids
+
+    def view(
+        self,
+        features: Sequence[str] | None = None,
+        rows: Sequence[int] | np.ndarray | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> GeoIndex:
+        """An in-memory exact index over some features and/or some photos.
+
+        Used for ablations (one feature at a time), cross-validation (leave a
+        fold out) and the database-size curve. Each feature keeps the scale
+        measured on the whole database, so distances stay comparable.
+
+        Parameters
+        ----------
+        features : sequence of str, optional
+            Features to keep, in block order (default: all).
+        rows : array_like of int, optional
+            Photo rows to keep (default: all).
+        weights : dict of str to float, optional
+            New per-feature weights (default: the index's).
+        """
+        names = list(features) if features is not None else self.feature_names
+        unknown = set(names) - set(self.feature_names)
+        if unknown:
+            raise ValueError(f"{self.path}: no feature(s) {sorted(unknown)} in this index "
+                             f"(it has {', '.join(self.feature_names)})")
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        manifest = json.loads(json.dumps(self.manifest))
+        records = {f["name"]: f for f in manifest["features"]}
+        manifest["features"] = [records[name] for name in names]
+        for record in manifest["features"]:
+            if weights and record["name"] in weights:
+                record["weight"] = float(weights[record["name"]])
+        manifest["combined_dim"] = sum(f["dim"] for f in manifest["features"])
+        manifest["index"] = {"factory": "Flat", "metric": "L2", "ntotal": len(rows)}
+        manifest["counts"] = dict(manifest["counts"], photos=len(rows))
+        extractors = {name: self.extractors[name] for name in names}
+        matrices = {name: np.asarray(self.features(name))[rows] for name in names}
+        view = GeoIndex(self.path, manifest, self.photos.iloc[rows].reset_index(drop=True),
+                        extractors, None, matrices)
+        vectors = view.embed(matrices)
+        view.faiss_index = faiss.IndexFlatL2(vectors.shape[1])
+        view.faiss_index.add(vectors)
+        return view
 
     def info(self) -> dict[str, Any]:
         """Counts, features, index type and size on disk, as a JSON-ready dict."""

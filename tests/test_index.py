@@ -202,3 +202,15 @@ def test_resume_after_kill_gives_identical_index(data_dir, tmp_path):
     new_files = json.loads((resumed.path / "manifest.json").read_text())["files"]
     assert ref_files == new_files  # same sha256 for every file
     assert not out.with_name("killed.partial").exists()
+
+
+def test_view_selects_features_and_rows(small_index):
+    view = small_index.view(features=["color"], rows=np.arange(10, 30))
+    assert len(view) == 20 and view.feature_names == ["color"]
+    assert view.manifest["combined_dim"] == 784
+    assert np.array_equal(view.features("color"), small_index.features("color")[10:30])
+    query = {"color": np.asarray(small_index.features("color")[12:13])}
+    dist, ids = view.search(query, 3)
+    assert ids[0, 0] == 2 and dist[0, 0] < 1e-3  # row 12 of the index is row 2 of the view
+    with pytest.raises(ValueError, match="no feature"):
+        small_index.view(features=["gist"])
