@@ -13,7 +13,7 @@ name      dim    distance  what
 tiny      768    L2        16x16 colour image, zero mean, unit norm
 color     784    chi2      joint L*a*b* histogram, 4 x 14 x 14 bins
 texton    512    chi2      histogram of 512 textons (k-means dictionary)
-gist      960    L2        Oliva & Torralba GIST, lear_gist's implementation
+gist      675    L2        GIST (lear_gist) 6x4 on 5x5 blocks + 5x5 L*a*b* image
 lines     34     L1        histograms of line orientations and lengths
 cnn       1280   L2        ImageNet EfficientNet-Lite0 embedding (``cnn`` extra)
 ========  =====  ========  ================================================
