@@ -1,0 +1,95 @@
+"""Tests of im2gps.datasets on the real data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from im2gps import datasets
+from im2gps.datasets import DatasetNotFoundError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+
+
+def test_default_data_dir_is_beside_the_checkout():
+    assert datasets.default_data_dir() == DATA.resolve()
+    assert datasets.find_data_dir() == DATA.resolve()
+    assert datasets.names() == ["im2gps237", "im2gps2k"]
+
+
+def test_im2gps237_has_scenes():
+    photos = datasets.load("im2gps237")
+    assert len(photos) == 237 and not photos.skipped
+    scene = photos.column("scene")
+    assert set(scene) == {"indoor", "natural", "urban"}
+    assert all(Path(p).is_file() for p in photos.paths[:5])
+    assert np.all(np.abs(photos.coords[:, 0]) <= 90)
+
+
+def test_im2gps2k_is_photographer_disjoint():
+    database = datasets.load("im2gps2k", data_dir=DATA)
+    assert len(database) == 1721
+    assert database.column("scene") is None
+    test_authors = set(datasets.load("im2gps237").column("author"))
+    assert not test_authors & set(database.column("author"))
+
+
+def test_load_by_path_folder_or_csv():
+    by_folder = datasets.load(DATA / "im2gps237")
+    by_csv = datasets.load(str(DATA / "im2gps237" / "photos.csv"))
+    assert by_folder.ids == by_csv.ids
+    assert len(by_folder) == 237
+
+
+def test_env_var_is_honoured(monkeypatch, tmp_path):
+    real = pd.read_csv(DATA / "im2gps2k" / "photos.csv").iloc[:2]
+    folder = tmp_path / "im2gps237"
+    folder.mkdir()
+    manifest = real.assign(image=[str(DATA / "im2gps2k" / p) for p in real["image"]])
+    manifest.to_csv(folder / "photos.csv", index=False)
+    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    assert datasets.find_data_dir() == tmp_path.resolve()
+    photos = datasets.load("im2gps237")
+    assert len(photos) == 2
+    np.testing.assert_allclose(photos.coords, real[["lat", "lon"]].to_numpy())
+    # An explicit data_dir wins over the environment.
+    assert len(datasets.load("im2gps237", data_dir=DATA)) == 237
+
+
+def test_missing_folder_explains_what_to_download(monkeypatch, tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetNotFoundError) as err:
+        datasets.load("im2gps237", data_dir=missing)
+    message = str(err.value)
+    assert str(missing) in message
+    assert "graphics.cs.cmu.edu/projects/im2gps" in message
+    assert "photos.csv" in message and "images/" in message
+    monkeypatch.setenv(datasets.ENV_VAR, str(missing))
+    with pytest.raises(DatasetNotFoundError, match=r"\$IM2GPS_DATA"):
+        datasets.find_data_dir()
+
+
+def test_missing_set_or_path():
+    with pytest.raises(DatasetNotFoundError, match="known names: im2gps237, im2gps2k"):
+        datasets.load("no_such_set")
+    with pytest.raises(DatasetNotFoundError, match="no such folder"):
+        datasets.load(DATA / "no_such_folder" / "photos.csv")
+    with pytest.raises(DatasetNotFoundError, match="MP-16"):
+        datasets.mp16_coords(DATA / "im2gps237")
+
+
+def test_mp16_coords():
+    lat, lon = datasets.mp16_coords()
+    assert lat.shape == lon.shape == (100_000,)
+    assert lat.dtype == np.float64
+    assert np.all(np.isfinite(lat)) and np.all(np.abs(lat) <= 90) and np.all(np.abs(lon) <= 180)
+    # Real photo density: far more photos in the northern hemisphere.
+    assert np.mean(lat > 0) > 0.7
