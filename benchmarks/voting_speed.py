@@ -1,0 +1,193 @@
+"""Speed and agreement of batched spherical mean-shift against scikit-learn's MeanShift.
+
+Neighbour sets: for each of the 237 im2gps237 test photos we build one set of
+``k = 120`` neighbours from the real im2gps2k database coordinates: the
+``n_near`` database photos nearest (great-circle) to the test photo's TRUE
+location, followed by random database photos, with ``n_near`` drawn uniformly
+from 10..80 per query (seeded). Sets therefore hold one realistic dense
+cluster of varying strength plus real-world clutter, like a kNN list from a
+decent feature. Only coordinates are used; no pixels are read.
+
+Both methods run on the same sets with a flat kernel (scikit-learn's
+``MeanShift`` has only that kernel): ours batched over all queries
+(:func:`im2gps.voting.meanshift`, ``kernel="flat"``, ``merge_km`` equal to the
+bandwidth, as scikit-learn merges centres within one bandwidth), scikit-learn
+per query on the neighbours' 3-D unit vectors with the chord length of the
+bandwidth (``bin_seeding=False``, every neighbour a seed, one job). The
+scikit-learn answer is the centre of its largest cluster, put back on the
+sphere. Results go to ``benchmarks/results/voting_speed.{json,md}``.
+
+Run: ``python benchmarks/voting_speed.py [--bandwidth-km 200] [--k 120]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.cluster import MeanShift
+
+from im2gps.geo import haversine_km, km_to_chord, to_latlon, to_unit_vectors
+from im2gps.voting import DEFAULT_BANDWIDTH_KM, meanshift
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def neighbour_sets(k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(237, k)`` neighbour lat/lon: nearest-to-truth database photos, then random ones."""
+    db = pd.read_csv(DATA / "im2gps2k" / "photos.csv")[["lat", "lon"]].to_numpy(np.float64)
+    test = pd.read_csv(DATA / "im2gps237" / "photos.csv")[["lat", "lon"]].to_numpy(np.float64)
+    rng = np.random.default_rng(seed)
+    dist = haversine_km(test[:, None, 0], test[:, None, 1], db[None, :, 0], db[None, :, 1])
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    n_near = rng.integers(10, 81, size=len(test))
+    random = np.argsort(rng.random((len(test), len(db))), axis=1)[:, :k]
+    idx = np.where(np.arange(k)[None, :] < n_near[:, None], nearest, random)
+    return db[idx, 0], db[idx, 1]
+
+
+def sklearn_modes(
+    lat: np.ndarray, lon: np.ndarray, bandwidth_km: float
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Per-query scikit-learn MeanShift on unit vectors.
+
+    Returns the centre of the largest cluster ``(Q, 3)`` and, per query, the
+    centres of every cluster tied for largest (scikit-learn breaks such ties
+    by the centres' coordinates, an arbitrary order), and all its centres.
+    """
+    chord = float(km_to_chord(bandwidth_km))
+    best, tied, every = np.empty((len(lat), 3)), [], []
+    for i in range(len(lat)):  # scikit-learn clusters one point set per call
+        ms = MeanShift(bandwidth=chord, bin_seeding=False, n_jobs=1)
+        ms.fit(to_unit_vectors(lat[i], lon[i]))
+        sizes = np.bincount(ms.labels_, minlength=len(ms.cluster_centers_))
+        best[i] = ms.cluster_centers_[np.argmax(sizes)]
+        tied.append(ms.cluster_centers_[sizes == sizes.max()])
+        every.append(ms.cluster_centers_)
+    return best, tied, every
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bandwidth-km", type=float, default=DEFAULT_BANDWIDTH_KM)
+    parser.add_argument("--k", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of ours (best kept)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    h = args.bandwidth_km
+
+    lat, lon = neighbour_sets(args.k)
+    q = len(lat)
+
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        votes = meanshift(lat, lon, bandwidth_km=h, kernel="flat", merge_km=h, max_iter=300)
+        times.append(time.perf_counter() - t0)
+    t_ours = min(times)
+    times_g = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        votes_g = meanshift(lat, lon, bandwidth_km=h, kernel="gaussian")
+        times_g.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    sk, sk_tied, sk_all = sklearn_modes(lat, lon, h)
+    t_sk = time.perf_counter() - t0
+    sk_lat, sk_lon = to_latlon(sk)
+
+    gap = haversine_km(votes.lat, votes.lon, sk_lat, sk_lon)
+    # Agreement up to tie-breaking: distance to the nearest of scikit-learn's
+    # clusters tied for largest.
+    gap_tied = np.array([
+        haversine_km(votes.lat[i], votes.lon[i], *to_latlon(sk_tied[i])).min() for i in range(q)
+    ])
+    n_tied = int(sum(len(t) > 1 for t in sk_tied))
+    # Is our chosen mode one of scikit-learn's centres at all (same modes found)?
+    gap_any = np.array([
+        haversine_km(votes.lat[i], votes.lon[i], *to_latlon(sk_all[i])).min() for i in range(q)
+    ])
+    result = {
+        "data": "237 im2gps237 true locations; per query k nearest-to-truth (10..80, seeded) "
+                "then random im2gps2k database coordinates",
+        "n_queries": q,
+        "k": args.k,
+        "bandwidth_km": h,
+        "kernel": "flat",
+        "merge_km": h,
+        "ours_seconds": t_ours,
+        "ours_seconds_all_runs": times,
+        "ours_iterations": votes.n_iter,
+        "ours_gaussian_seconds": min(times_g),
+        "ours_gaussian_iterations": votes_g.n_iter,
+        "sklearn_seconds": t_sk,
+        "ours_queries_per_s": q / t_ours,
+        "sklearn_queries_per_s": q / t_sk,
+        "speedup": t_sk / t_ours,
+        "mode_gap_km_max": float(gap.max()),
+        "mode_gap_km_median": float(np.median(gap)),
+        "mode_gap_frac_le_1km": float(np.mean(gap <= 1.0)),
+        "n_gap_gt_1km": int(np.sum(gap > 1.0)),
+        "n_queries_with_tied_largest_clusters_sklearn": n_tied,
+        "tie_aware_gap_km_max": float(gap_tied.max()),
+        "tie_aware_frac_le_1km": float(np.mean(gap_tied <= 1.0)),
+        "our_mode_is_a_sklearn_centre_frac_le_1km": float(np.mean(gap_any <= 1.0)),
+        "worst_queries": [
+            {"query": int(i), "gap_km": float(gap[i])} for i in np.argsort(-gap)[:5]
+        ],
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "scikit-learn": sklearn.__version__},
+        "machine": f"{platform.machine()}, shared CPU (timings noisy)",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "voting_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = f"""# Voting speed: batched spherical mean-shift vs scikit-learn MeanShift
+
+Produced by `python benchmarks/voting_speed.py`.
+
+Data: {result["data"]}; k = {args.k}, flat kernel, bandwidth {h:g} km,
+clusters merged within {h:g} km (as scikit-learn does).
+
+| method | seconds ({q} queries) | queries / s |
+|---|---:|---:|
+| im2gps.voting.meanshift (batched, best of {args.repeats}) | {t_ours:.3f} | {q / t_ours:,.0f} |
+| sklearn.cluster.MeanShift (per query) | {t_sk:.2f} | {q / t_sk:,.1f} |
+| (ours, Gaussian kernel, default merge, for reference) | {min(times_g):.3f} \
+| {q / min(times_g):,.0f} |
+
+Speed-up: **{result["speedup"]:.0f}x**.
+
+Distance between the two methods' chosen modes: median
+{result["mode_gap_km_median"]:.3g} km, max {result["mode_gap_km_max"]:.3g} km,
+{100 * result["mode_gap_frac_le_1km"]:.1f}% of queries within 1 km
+({result["n_gap_gt_1km"]} beyond).
+
+In {n_tied} queries scikit-learn's largest cluster is tied in size with
+others (it breaks such ties by the centres' coordinates; we break them by the
+density at the mode, then by the best-ranked neighbour). Counting a match
+with any of scikit-learn's tied largest clusters,
+{100 * result["tie_aware_frac_le_1km"]:.1f}% of queries agree within 1 km
+(max gap {result["tie_aware_gap_km_max"]:.3g} km).
+
+Our chosen mode lies within 1 km of one of scikit-learn's cluster centres in
+{100 * result["our_mode_is_a_sklearn_centre_frac_le_1km"]:.1f}% of queries: the
+modes found agree. The winners can differ because scikit-learn gives each
+neighbour to the nearest centre, while we give it to the cluster its own
+mode-seeker converged to (the usual mean-shift clustering rule), and through
+ties between equally dense modes.
+"""
+    (args.out / "voting_speed.md").write_text(md)
+    print(md)
+    return result
+
+
+if __name__ == "__main__":
+    main()
