@@ -248,7 +248,7 @@ def _shift(
 
 def _merge(
     modes: np.ndarray, points: np.ndarray, weights: np.ndarray, kernel: str,
-    bandwidth_km: float, merge_km: float,
+    bandwidth_km: float, merge_km: float, membership: str = "seed",
 ) -> dict[str, np.ndarray]:
     """Merge converged seekers into clusters and rank them per query.
 
@@ -286,6 +286,13 @@ def _merge(
     # Back to neighbour order: the seed index of each valid neighbour's centre.
     centre_seed = np.full((q, k), -1, dtype=np.int64)
     centre_seed[rows, order] = np.where(owner < k, order[rows, np.minimum(owner, k - 1)], -1)
+    if membership == "nearest":
+        # scikit-learn's rule: every neighbour joins the centre whose mode is nearest to it.
+        is_centre = np.zeros((q, k), dtype=bool)
+        is_centre[rows, order] = owner == np.arange(k)[None, :]
+        d2 = np.where(is_centre[:, None, :], _chord2(points, modes), np.inf)  # (q, point, seed)
+        nearest = np.argmin(d2, axis=2)
+        centre_seed = np.where(valid, nearest, -1)
 
     node = np.flatnonzero(valid.ravel())  # valid neighbours, in (query, rank) order
     cid = (node // k) * k + centre_seed.ravel()[node]  # global id of each one's cluster
@@ -333,6 +340,7 @@ def meanshift(
     tol_km: float | None = None,
     merge_km: float | None = None,
     batch_size: int | None = None,
+    membership: Literal["seed", "nearest"] = "seed",
 ) -> Votes:
     """Mean-shift voting over the neighbours of many queries at once.
 
@@ -367,6 +375,11 @@ def meanshift(
         Queries processed together; memory grows as ``batch_size * k**2``.
         Default: as many as keep each ``(batch, k, k)`` array near 32 MB
         (277 queries at ``k = 120``). Results do not depend on it.
+    membership : {"seed", "nearest"}, optional
+        Which cluster a neighbour belongs to: the one its own seeker converged
+        to (``"seed"``, the usual mean-shift clustering rule), or the one whose
+        mode is nearest to the neighbour (``"nearest"``, scikit-learn's
+        ``MeanShift`` rule).
 
     Returns
     -------
@@ -394,6 +407,8 @@ def meanshift(
         raise ValueError(f"kernel must be 'gaussian' or 'flat', got {kernel!r}")
     if not bandwidth_km > 0:
         raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km}")
+    if membership not in ("seed", "nearest"):
+        raise ValueError(f"membership must be 'seed' or 'nearest', got {membership!r}")
     tol_km = bandwidth_km * 1e-3 if tol_km is None else tol_km
     merge_km = bandwidth_km if merge_km is None else merge_km
     weighted = weights is not None
@@ -408,7 +423,8 @@ def meanshift(
         modes, it = _shift(points[sl], weights[sl], kernel, bandwidth_km, max_iter,
                            float(km_to_chord(tol_km)))
         n_iter = max(n_iter, it)
-        parts.append(_merge(modes, points[sl], weights[sl], kernel, bandwidth_km, merge_km))
+        parts.append(_merge(modes, points[sl], weights[sl], kernel, bandwidth_km, merge_km,
+                            membership))
     if parts:
         out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     else:
@@ -416,7 +432,7 @@ def meanshift(
                      bandwidth_km, merge_km)
     params = {"method": "meanshift", "bandwidth_km": float(bandwidth_km), "kernel": kernel,
               "max_iter": int(max_iter), "tol_km": float(tol_km), "merge_km": float(merge_km),
-              "weighted": weighted}
+              "weighted": weighted, "membership": membership}
     return Votes(lat=out["cluster_lat"][:, 0].copy(), lon=out["cluster_lon"][:, 0].copy(),
                  n_iter=n_iter, params=params, **out)
 

@@ -257,3 +257,19 @@ def test_bad_input_is_refused():
         meanshift(lat, lon, bandwidth_km=0.0)
     with pytest.raises(ValueError, match="at least one neighbour"):
         one_nn(np.zeros((2, 0)), np.zeros((2, 0)))
+
+
+def test_nearest_membership_gives_each_neighbour_its_nearest_mode(db_table):
+    rng = np.random.default_rng(3)
+    rows = rng.choice(len(db_table), size=(20, 60))
+    lat = db_table["lat"].to_numpy()[rows]
+    lon = db_table["lon"].to_numpy()[rows]
+    votes = meanshift(lat, lon, bandwidth_km=500, kernel="flat", membership="nearest")
+    for i in range(20):
+        n = votes.n_clusters[i]
+        d = haversine_km(lat[i][:, None], lon[i][:, None], votes.cluster_lat[i, :n][None, :],
+                         votes.cluster_lon[i, :n][None, :])
+        assert np.array_equal(votes.labels[i], np.argmin(d, axis=1))
+        assert votes.cluster_size[i, :n].sum() == 60
+    with pytest.raises(ValueError, match="membership"):
+        meanshift(lat, lon, membership="closest")
