@@ -63,6 +63,7 @@ __all__ = [
     "format_table",
     "chance_predictions",
     "chance_report",
+    "kernel_density",
     "prior_location",
     "oracle_predictions",
 ]
@@ -663,6 +664,33 @@ def _vmf_density(points: np.ndarray, data: np.ndarray, kappa: float) -> np.ndarr
         cos = points[start:start + rows] @ data.T
         density[start:start + rows] = _vmf_kernel(cos, kappa).sum(axis=1)
     return density
+
+
+def kernel_density(lat, lon, db_lat, db_lon, bandwidth_km: float) -> np.ndarray:
+    """Photo density of a database at given points (unnormalised kernel sum).
+
+    ``sum_j exp(kappa * (cos(d_j / R) - 1))`` with ``kappa = (R / bandwidth_km)**2``,
+    a Gaussian of great-circle distance ``d_j`` for nearby photos; computed in
+    chunks of unit-vector dot products.
+
+    Parameters
+    ----------
+    lat, lon : array_like
+        Points in degrees.
+    db_lat, db_lon : array_like
+        Database coordinates in degrees.
+    bandwidth_km : float
+        Kernel bandwidth.
+
+    Returns
+    -------
+    numpy.ndarray
+        Density at each point (1 per database photo at distance 0).
+    """
+    kappa = (EARTH_RADIUS_KM / float(bandwidth_km)) ** 2
+    points = to_unit_vectors(np.ravel(lat), np.ravel(lon))
+    data = to_unit_vectors(np.ravel(db_lat), np.ravel(db_lon))
+    return _vmf_density(points, data, kappa)
 
 
 def prior_location(

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, build_index
 from im2gps.photos import PhotoCollection, PhotoError, load_image
 from im2gps.predictions import Predictions
-from im2gps.voting import DEFAULT_BANDWIDTH_KM, meanshift, one_nn
+from im2gps.voting import DEFAULT_BANDWIDTH_KM, kde_vote, meanshift, one_nn
 
 __all__ = ["Im2GPS", "load_images"]
 
@@ -66,18 +67,26 @@ class Im2GPS:
         when :meth:`fit` builds an index; an adopted index keeps its own.
     k : int, optional
         Neighbours that vote (120 in the paper).
-    vote : {"meanshift", "1nn"}, optional
+    vote : {"meanshift", "1nn", "kde"}, optional
         Voting rule: the mode of the mean-shift cluster holding the most
-        neighbours, or the location of the single nearest neighbour.
+        neighbours (the paper), the location of the single nearest neighbour,
+        or the neighbour with the highest kernel density among the neighbours
+        (Vo et al. 2017).
     bandwidth_km : float, optional
-        Mean-shift bandwidth in great-circle km.
+        Mean-shift / kernel-density bandwidth in great-circle km.
     kernel : {"gaussian", "flat"}, optional
         Mean-shift kernel.
-    vote_weights : {"uniform", "similarity"}, optional
+    vote_weights : {"uniform", "similarity", "density"}, optional
         ``"uniform"``: every neighbour has one vote (the paper).
         ``"similarity"``: votes weighted by ``exp(-(d^2 - d_1^2) / (2 s^2))``
         with ``d`` the feature distance, ``d_1`` the nearest neighbour's and
         ``s`` the median neighbour distance of that query.
+        ``"density"``: votes divided by the database's photo density at the
+        neighbour's location (kernel bandwidth ``density_km``), so that a
+        place counts by how unusually many neighbours it holds, not by how
+        many database photos it has.
+    density_km : float, optional
+        Bandwidth of the database density for ``vote_weights="density"``.
     feature_weights : mapping of str to float, optional
         Per-feature weights of the combined distance when building.
     index_type : str, optional
@@ -101,6 +110,7 @@ class Im2GPS:
         bandwidth_km: float = DEFAULT_BANDWIDTH_KM,
         kernel: str = "gaussian",
         vote_weights: str = "uniform",
+        density_km: float = 200.0,
         feature_weights: Mapping[str, float] | None = None,
         index_type: str = "Flat",
         jobs: int = 1,
@@ -112,6 +122,7 @@ class Im2GPS:
         self.bandwidth_km = bandwidth_km
         self.kernel = kernel
         self.vote_weights = vote_weights
+        self.density_km = density_km
         self.feature_weights = feature_weights
         self.index_type = index_type
         self.jobs = jobs
@@ -130,6 +141,7 @@ class Im2GPS:
             "bandwidth_km": self.bandwidth_km,
             "kernel": self.kernel,
             "vote_weights": self.vote_weights,
+            "density_km": self.density_km,
             "feature_weights": dict(self.feature_weights or {}),
             "index_type": self.index_type,
             "jobs": self.jobs,
@@ -176,10 +188,10 @@ class Im2GPS:
         return self
 
     def _check_params(self) -> None:
-        if self.vote not in ("meanshift", "1nn"):
-            raise ValueError(f"vote must be 'meanshift' or '1nn', not {self.vote!r}")
-        if self.vote_weights not in ("uniform", "similarity"):
-            raise ValueError(f"vote_weights must be 'uniform' or 'similarity', "
+        if self.vote not in ("meanshift", "1nn", "kde"):
+            raise ValueError(f"vote must be 'meanshift', '1nn' or 'kde', not {self.vote!r}")
+        if self.vote_weights not in ("uniform", "similarity", "density"):
+            raise ValueError(f"vote_weights must be 'uniform', 'similarity' or 'density', "
                              f"not {self.vote_weights!r}")
         if int(self.k) < 1:
             raise ValueError(f"k must be at least 1, not {self.k}")
@@ -242,18 +254,32 @@ class Im2GPS:
         valid = ids >= 0
         lat = np.where(valid, coords[np.maximum(ids, 0), 0], np.nan)
         lon = np.where(valid, coords[np.maximum(ids, 0), 1], np.nan)
+        weights = None
+        if self.vote_weights == "similarity":
+            weights = similarity_weights(dist)
+        elif self.vote_weights == "density":
+            weights = np.where(valid, 1.0 / self._database_density()[np.maximum(ids, 0)], 0.0)
         if self.vote == "1nn":
             votes = one_nn(lat, lon)
+        elif self.vote == "kde":
+            votes = kde_vote(lat, lon, bandwidth_km=self.bandwidth_km, weights=weights)
         else:
-            weights = None
-            if self.vote_weights == "similarity":
-                weights = similarity_weights(dist)
             votes = meanshift(lat, lon, bandwidth_km=self.bandwidth_km, weights=weights,
                               kernel=self.kernel)
         failed = ~valid[:, 0] if valid.shape[1] else np.ones(len(ids), bool)
         errors = [("no neighbours (the photo failed)" if f else None) for f in failed]
         return Predictions(votes.lat, votes.lon, failed, errors, votes=votes,
                            neighbor_ids=ids, neighbor_distances=dist)
+
+    def _database_density(self) -> np.ndarray:
+        """Photo density of the database at each database photo (cached per bandwidth)."""
+        coords = self._fitted().coords
+        key = (id(self.index_), len(coords), float(self.density_km))
+        if getattr(self, "_density_key", None) != key:
+            self._density = kernel_density(coords[:, 0], coords[:, 1], coords[:, 0],
+                                           coords[:, 1], self.density_km)
+            self._density_key = key
+        return self._density
 
     # -- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

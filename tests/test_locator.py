@@ -106,3 +106,19 @@ def test_similarity_weights_change_votes(fitted, queries):
 def test_bad_parameters():
     with pytest.raises(ValueError, match="vote must be"):
         Im2GPS(vote="median").fit(None)
+
+
+def test_kde_vote_and_density_weights(fitted, queries):
+    index = fitted.index_
+    kde = Im2GPS(k=20, vote="kde", bandwidth_km=300).fit(index).predict(queries)
+    coords = index.coords
+    for i in range(len(queries)):
+        neighbours = coords[kde.neighbor_ids[i]]
+        assert np.isclose(neighbours[:, 0], kde.lat[i]).any()  # answers a neighbour's place
+    density = Im2GPS(k=20, bandwidth_km=300, vote_weights="density").fit(index)
+    votes = density.predict(queries)
+    dens = density._database_density()
+    assert dens.shape == (len(index),) and (dens >= 1 - 1e-6).all()  # counts itself
+    uniform = fitted.predict(queries)
+    assert not np.allclose(uniform.votes.cluster_weight[:, 0], votes.votes.cluster_weight[:, 0],
+                           equal_nan=True)

@@ -10,7 +10,7 @@ import pytest
 from sklearn.cluster import MeanShift
 
 from im2gps.geo import EARTH_RADIUS_KM, haversine_km, to_latlon, to_unit_vectors
-from im2gps.voting import Votes, meanshift, one_nn
+from im2gps.voting import Votes, kde_vote, meanshift, one_nn
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -273,3 +273,20 @@ def test_nearest_membership_gives_each_neighbour_its_nearest_mode(db_table):
         assert votes.cluster_size[i, :n].sum() == 60
     with pytest.raises(ValueError, match="membership"):
         meanshift(lat, lon, membership="closest")
+
+
+def test_kde_vote_picks_densest_neighbour():
+    # 3 neighbours near Paris, 5 near Tokyo (spread ~20 km), 1 alone in Lima first
+    lat = np.array([[-12.0, 48.85, 35.68, 48.9, 35.7, 35.6, 48.8, 35.75, 35.65]])
+    lon = np.array([[-77.0, 2.35, 139.7, 2.3, 139.75, 139.6, 2.4, 139.8, 139.65]])
+    votes = kde_vote(lat, lon, bandwidth_km=50)
+    assert haversine_km(votes.lat[0], votes.lon[0], 35.68, 139.7) < 15
+    assert votes.cluster_size[0, 0] == 5 and np.isclose(votes.cluster_weight[0, 0], 5 / 9)
+    # the answer is always a neighbour's own location
+    assert any(np.isclose(votes.lat[0], lat[0]) & np.isclose(votes.lon[0], lon[0]))
+    # weights can move the answer: Paris votes weigh 3x
+    weights = np.where(np.abs(lat - 48.85) < 1, 3.0, 1.0)
+    weighted = kde_vote(lat, lon, bandwidth_km=50, weights=weights)
+    assert haversine_km(weighted.lat[0], weighted.lon[0], 48.85, 2.35) < 15
+    missing = kde_vote(np.full((1, 3), np.nan), np.full((1, 3), np.nan), 50)
+    assert np.isnan(missing.lat[0]) and missing.n_clusters[0] == 0

@@ -1,0 +1,132 @@
+"""Choosing im2gps settings by cross-validation on the database only.
+
+Test photos must never choose settings. :func:`cross_validate` splits the
+*database* into folds grouped by photographer (photos by one person are often
+of one place, so a random split would leak), locates every held-out database
+photo with an index of the other folds, and scores each setting of the voting
+rule. Neighbours are searched once per fold at the largest ``k`` of the grid;
+every setting then votes on a prefix of those neighbour lists, so a grid of
+dozens of settings costs little more than one.
+
+The score is the mean accuracy at 25, 200, 750 and 2500 km (the city to
+continent scales; 1 km is too rare on a database of this size to rank
+settings).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from im2gps.evaluate import accuracy, errors_km
+from im2gps.index import GeoIndex
+from im2gps.locator import Im2GPS
+
+__all__ = ["SCORE_THRESHOLDS_KM", "cross_validate", "grid", "neighbours_by_fold"]
+
+#: Thresholds whose mean accuracy is the cross-validation score.
+SCORE_THRESHOLDS_KM = (25, 200, 750, 2500)
+
+
+def grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
+    """All combinations of parameter values, e.g. ``grid(k=[5, 20], vote=["1nn"])``."""
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(list(axes[k]) for k in keys))]
+
+
+def neighbours_by_fold(
+    index: GeoIndex,
+    groups: Sequence[Any],
+    k: int,
+    features: Sequence[str] | None = None,
+    n_splits: int = 5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each database photo's ``k`` nearest photos among the other folds.
+
+    Parameters
+    ----------
+    index : GeoIndex
+        The database.
+    groups : sequence
+        Photographer of every database photo (rows of ``index.photos``).
+    k : int
+        Neighbours per photo.
+    features : sequence of str, optional
+        Features to search with (default: all of the index).
+    n_splits : int, optional
+        Folds (grouped, so no photographer is on both sides).
+
+    Returns
+    -------
+    ids : numpy.ndarray
+        ``(n, k)`` database rows (of the full index) of the neighbours.
+    dist : numpy.ndarray
+        ``(n, k)`` feature distances.
+    """
+    names = list(features) if features is not None else index.feature_names
+    n = len(index)
+    ids = np.full((n, k), -1, np.int64)
+    dist = np.full((n, k), np.nan, np.float32)
+    for train, held_out in GroupKFold(n_splits=n_splits).split(np.zeros(n), groups=groups):
+        view = index.view(features=names, rows=train)
+        queries = {name: np.asarray(index.features(name))[held_out] for name in names}
+        d, i = view.search(queries, k)
+        ids[held_out, : i.shape[1]] = train[i]
+        dist[held_out, : d.shape[1]] = d
+    return ids, dist
+
+
+def cross_validate(
+    index: GeoIndex,
+    groups: Sequence[Any],
+    settings: Sequence[Mapping[str, Any]],
+    features: Sequence[str] | None = None,
+    n_splits: int = 5,
+) -> pd.DataFrame:
+    """Score voting settings of :class:`Im2GPS` by grouped cross-validation.
+
+    Parameters
+    ----------
+    index : GeoIndex
+        The database (never the test set).
+    groups : sequence
+        Photographer of each database photo.
+    settings : sequence of dict
+        Parameters of :class:`Im2GPS` (``k``, ``vote``, ``bandwidth_km``,
+        ``kernel``, ``vote_weights``) to compare.
+    features : sequence of str, optional
+        Features to search with.
+    n_splits : int, optional
+        Folds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting: its parameters, accuracy at each threshold,
+        median error and ``score`` (mean accuracy at 25/200/750/2500 km),
+        best first.
+    """
+    k_max = max(int(s.get("k", 120)) for s in settings)
+    ids, dist = neighbours_by_fold(index, groups, k_max, features, n_splits)
+    truth = index.coords
+    rows = []
+    for setting in settings:
+        k = int(setting.get("k", 120))
+        locator = Im2GPS(**setting).fit(index)
+        predictions = locator.vote_on(ids[:, :k], dist[:, :k])
+        errors = errors_km(predictions.lat, predictions.lon, truth[:, 0], truth[:, 1])
+        acc = accuracy(errors, (1, *SCORE_THRESHOLDS_KM))
+        row = dict(setting)
+        row.update({f"acc_{t}km": float(a) for t, a in zip((1, *SCORE_THRESHOLDS_KM), acc,
+                                                             strict=True)})
+        row["median_km"] = float(np.median(errors))
+        row["score"] = float(np.mean(acc[1:]))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(
+        drop=True)
