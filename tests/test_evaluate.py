@@ -247,3 +247,17 @@ def test_prior_on_real_databases(database):
     near_each = tree.query_radius(sample, 25 / 6371.0, count_only=True)
     assert near_prior >= 0.9 * near_each.max()
     assert near_prior > 2000  # of 100,000 photos, in one city
+
+
+def test_paired_gain_detects_a_real_difference_only():
+    from im2gps.evaluate import paired_gain
+
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0, 5000, 400)
+    better = reference.copy()
+    better[:80] = 10.0  # 80 more photos within 25 km
+    gain, lo, hi = paired_gain(better, reference, thresholds=(25, 2500), n_boot=500)
+    assert gain[0] == pytest.approx(np.mean(better <= 25) - np.mean(reference <= 25))
+    assert lo[0] > 0 and hi[0] >= gain[0]
+    same, lo, hi = paired_gain(reference, reference, thresholds=(25, 2500), n_boot=500)
+    assert np.all(same == 0) and np.all(lo == 0) and np.all(hi == 0)
