@@ -4,7 +4,10 @@ Commands::
 
     im2gps index build PHOTOS --out DIR [--features ...] [--jobs N] [--index-type F]
     im2gps index info DIR [--json]
-    im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn]
+    im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
+    im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
+    im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
+    im2gps planet train PHOTOS --out DIR
 
 Exit codes scripts can trust: 0 success; 1 some inputs failed (e.g. a photo
 that could not be decoded; the others were answered); 2 wrong usage; 3 bad
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +148,61 @@ def _print_answer(doc: dict[str, Any]) -> None:
               f"feature distance {n['distance']:.3f}")
 
 
+# -- benchmark --------------------------------------------------------------
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from im2gps.benchmark import run_benchmark, write_results
+
+    locators = [s.strip() for s in args.locators.split(",")] if args.locators else None
+    log = (lambda message: None) if args.json else (lambda message: print(message,
+                                                                          file=sys.stderr))
+    result = run_benchmark(
+        database=args.database, test=args.test, locators=locators, data_dir=args.data,
+        cache_dir=args.cache, jobs=args.jobs, size_curve=not args.no_size_curve,
+        n_boot=args.n_boot, progress=not args.no_progress and not args.json, log=log,
+    )
+    if args.out:
+        write_results(result, args.out)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.table(ci=True))
+        print()
+        print(result.clears_table())
+        if result.failed_photos:
+            print(f"\n{len(result.failed_photos)} test photo(s) failed and count as misses")
+        if args.out:
+            print(f"\nresults written to {args.out}")
+    return EXIT_OK
+
+
+def add_benchmark_command(commands: Any) -> None:
+    """Register ``im2gps benchmark``."""
+    bench = commands.add_parser(
+        "benchmark", help="run methods head to head on a test set",
+        description="Locate every test photo with each method and print the table: accuracy "
+                    "within 1/25/200/750/2500 km with 95%% bootstrap intervals and the median "
+                    "error. With no arguments: im2gps237 against the im2gps2k database.")
+    bench.add_argument("--database", default="im2gps2k",
+                       help="database: a data set name, folder or CSV (default: %(default)s)")
+    bench.add_argument("--test", default="im2gps237",
+                       help="test set: a data set name, folder or CSV (default: %(default)s)")
+    bench.add_argument("--locators", help="comma-separated rows (default: all available): "
+                       "chance, prior, oracle, im2gps, im2gps-1nn, im2gps-paper, "
+                       "im2gps-<feature>")
+    bench.add_argument("--data", help="folder of named data sets (default: $IM2GPS_DATA or "
+                       "../shared/data beside the checkout)")
+    bench.add_argument("--out", help="folder for results.json/.csv/.md, predictions and plots")
+    bench.add_argument("--cache", default=".cache", help="feature cache (default: %(default)s)")
+    bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="processes for feature extraction (default: all cores)")
+    bench.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    bench.add_argument("--no-size-curve", action="store_true",
+                       help="skip the accuracy-against-database-size curve")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.set_defaults(func=cmd_benchmark)
+
+
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
@@ -182,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("index", help="index directory (from `im2gps index build`)")
     locate.add_argument("images", nargs="+", help="photos to locate")
     locate.add_argument("--k", type=int, help="neighbours that vote (default: the locator's)")
-    locate.add_argument("--vote", choices=["meanshift", "1nn"], help="voting rule")
+    locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
     locate.add_argument("--bandwidth-km", type=float, help="mean-shift bandwidth in km")
     locate.add_argument("--clusters", type=int, default=5, help="clusters to show (default 5)")
     locate.add_argument("--neighbors", type=int, default=10,
@@ -192,13 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --json, always print a list, even for one photo")
     locate.set_defaults(func=cmd_locate)
 
-    for name, register in _COMMANDS_EXTRA.items():
-        register(commands, name)
+    add_benchmark_command(commands)
+    from im2gps.planet.cli import add_partition_command, add_planet_command
+
+    add_partition_command(commands)
+    add_planet_command(commands)
     return parser
-
-
-# Commands defined in other modules register here (benchmark, partition, planet).
-_COMMANDS_EXTRA: dict[str, Callable[[Any, str], None]] = {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

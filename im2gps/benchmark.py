@@ -1,0 +1,487 @@
+"""Head-to-head benchmark: geolocation methods on a real test set, honestly scored.
+
+:func:`run_benchmark` locates every photo of a test set (default
+``im2gps237``) against a database (default ``im2gps2k``) with each method and
+scores them with :mod:`im2gps.evaluate`: accuracy at 1 / 25 / 200 / 750 /
+2500 km with 95 % bootstrap intervals, median error, GeoGuessr score, country
+accuracy, per-scene rows. Every table carries three reference rows:
+
+``chance``
+    the location of a random database photo (averaged over seeds);
+``prior``
+    one constant answer, the densest place of the database;
+``oracle``
+    the database photo nearest to the truth: the ceiling of any method
+    that answers with a database photo's location.
+
+A method shows signal only where it clears ``prior`` by more than the
+interval. Voting settings of the im2gps rows (k, bandwidth, vote weights) are
+chosen by photographer-grouped cross-validation on the database
+(:mod:`im2gps.tuning`), never on the test set. A photo a method fails on is a
+miss, and the table says how many failed.
+
+Features of each photo set are cached under ``cache_dir`` (the database index
+and the test set's descriptors), so a second run extracts nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from im2gps import datasets
+from im2gps.evaluate import (
+    THRESHOLDS_KM,
+    Report,
+    chance_predictions,
+    chance_report,
+    errors_km,
+    evaluate,
+    format_table,
+    oracle_predictions,
+    paired_gain,
+    prior_location,
+)
+from im2gps.features import CLASSICAL
+from im2gps.index import GeoIndex, build_index, extract_features
+from im2gps.locator import Im2GPS
+from im2gps.photos import PhotoCollection
+from im2gps.tuning import cross_validate, grid
+
+__all__ = ["BenchmarkResult", "default_locators", "run_benchmark", "TUNING_GRID"]
+
+#: Voting settings compared by cross-validation on the database.
+TUNING_GRID: list[dict[str, Any]] = (
+    [{"vote": "1nn", "k": 1}]
+    + grid(vote=["meanshift"], k=[5, 10, 20, 40, 120], bandwidth_km=[25, 100, 400],
+           vote_weights=["uniform", "similarity", "density"])
+    + grid(vote=["kde"], k=[10, 40, 120], bandwidth_km=[25, 100, 400],
+           vote_weights=["uniform", "density"])
+)
+
+#: The paper's setting, kept as a row to show what it does on a small database.
+PAPER_SETTING = {"vote": "meanshift", "k": 120, "bandwidth_km": 400,
+                 "vote_weights": "uniform"}
+
+REFERENCE_ROWS = ("chance", "prior", "oracle")
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def default_locators(features: Sequence[str] = CLASSICAL) -> list[str]:
+    """The rows of the default table: references, each feature alone, all features."""
+    rows = [*REFERENCE_ROWS]
+    rows += [f"im2gps-{name}" for name in features]
+    rows += ["im2gps-1nn", "im2gps-paper", "im2gps"]
+    return rows
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything a benchmark run measured.
+
+    Attributes
+    ----------
+    test, database : str
+        Names or paths of the two photo sets.
+    reports : dict of str to Report
+        One report per method, in row order.
+    predictions : dict of str to pandas.DataFrame
+        Per-photo predictions and errors per method.
+    settings : dict
+        Voting settings chosen by cross-validation, and the CV table.
+    timings : dict of str to float
+        Seconds per stage.
+    """
+
+    test: str
+    database: str
+    n: int
+    reports: dict[str, Report]
+    predictions: dict[str, pd.DataFrame]
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    failed_photos: list[dict[str, str]] = field(default_factory=list)
+    #: method -> reference ("prior", "chance") -> radius -> gain with its paired interval.
+    gains: dict[str, dict[str, dict[str, dict[str, float | bool]]]] = field(
+        default_factory=dict)
+
+    def clears(self, reference: str = "prior") -> dict[str, list[str]]:
+        """Radii (km) where each method beats ``reference`` beyond the paired interval."""
+        return {method: [radius for radius, g in by_ref.get(reference, {}).items()
+                         if g["clears"]]
+                for method, by_ref in self.gains.items()}
+
+    def clears_table(self) -> str:
+        """A markdown table: where each method clears chance and prior (paired 95 % CI)."""
+        lines = ["| Method | clears chance at (km) | clears prior at (km) |",
+                 "|:---|:---|:---|"]
+        chance, prior = self.clears("chance"), self.clears("prior")
+        for method in self.gains:
+            lines.append(f"| {method} | {', '.join(chance.get(method, [])) or '-'} | "
+                         f"{', '.join(prior.get(method, [])) or '-'} |")
+        return "\n".join(lines)
+
+    def table(self, ci: bool = True, scenes: bool = False) -> str:
+        """The head-to-head markdown table."""
+        return format_table(self.reports, ci=ci, scenes=scenes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``{"test", "database", "n", "results": {METHOD: ...}, ...}``."""
+        return {
+            "test": self.test,
+            "database": self.database,
+            "n": self.n,
+            "results": {name: report.to_dict() for name, report in self.reports.items()},
+            "settings": self.settings,
+            "failed_photos": self.failed_photos,
+            "gains": self.gains,
+            "timings_s": self.timings,
+        }
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jobs: int,
+                    progress: bool) -> GeoIndex:
+    key = _fingerprint(db.paths, db.coords.round(7).tolist(), list(features))
+    path = cache / "indexes" / f"{Path(db.source).parent.name or 'db'}-{key}"
+    if (path / "manifest.json").is_file():
+        return GeoIndex.load(path)
+    return build_index(db, path, features=list(features), jobs=jobs, progress=progress)
+
+
+def _test_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,
+                   progress: bool) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
+    """Raw descriptors of the test photos, NaN rows for photos that failed (cached)."""
+    key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
+    work = cache / "features" / f"{Path(test.source).parent.name or 'test'}-{key}"
+    feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress)
+    matrices = {}
+    for name, matrix in feature_set.matrices.items():
+        full = np.full((len(test), matrix.shape[1]), np.nan, np.float32)
+        full[feature_set.ok] = matrix
+        matrices[name] = full
+    failed = [{"path": s.path, "reason": s.reason} for s in feature_set.skipped]
+    return matrices, failed
+
+
+def _tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
+                    n_splits: int = 5) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Best voting setting by photographer-grouped CV on the database (cached)."""
+    key = _fingerprint(sorted(index.manifest["files"].items()), list(features), TUNING_GRID,
+                       n_splits)
+    path = cache / "tuning" / f"cv-{key}.csv"
+    if path.is_file():
+        table = pd.read_csv(path)
+    else:
+        groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
+        table = cross_validate(index, groups, TUNING_GRID, features=features, n_splits=n_splits)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    best = table.iloc[0]
+    setting = {key: best[key] for key in ("vote", "k", "bandwidth_km", "vote_weights")
+               if key in best and pd.notna(best[key])}
+    setting["k"] = int(setting["k"])
+    if "bandwidth_km" in setting:
+        setting["bandwidth_km"] = float(setting["bandwidth_km"])
+    return setting, table
+
+
+def _frame(test: PhotoCollection, lat, lon, failed) -> pd.DataFrame:
+    truth = test.coords
+    errors = errors_km(lat, lon, truth[:, 0], truth[:, 1])
+    errors[np.asarray(failed, bool)] = np.inf
+    frame = pd.DataFrame({"id": test.ids, "true_lat": truth[:, 0], "true_lon": truth[:, 1],
+                          "lat": lat, "lon": lon, "failed": failed, "error_km": errors})
+    if "scene" in test.table:
+        frame["scene"] = test.table["scene"].to_numpy()
+    return frame
+
+
+def run_benchmark(
+    database: str | os.PathLike = "im2gps2k",
+    test: str | os.PathLike = "im2gps237",
+    locators: Sequence[str] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = ".cache",
+    jobs: int = 2,
+    size_curve: bool = True,
+    n_boot: int = 1000,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> BenchmarkResult:
+    """Run methods head to head on a test set against a database.
+
+    Parameters
+    ----------
+    database, test : str or Path
+        Data set names (see :mod:`im2gps.datasets`) or folders / CSV manifests.
+    locators : sequence of str, optional
+        Rows to run: ``chance``, ``prior``, ``oracle``, ``im2gps`` (all
+        features, CV-chosen voting), ``im2gps-1nn``, ``im2gps-paper`` (k=120),
+        ``im2gps-<feature>`` (one feature). Default: :func:`default_locators`.
+    data_dir : str or Path, optional
+        Where named data sets live.
+    cache_dir : str or Path, optional
+        Cache of indexes, descriptors and CV tables.
+    jobs : int, optional
+        Processes for feature extraction.
+    size_curve : bool, optional
+        Also measure accuracy against database size (10 % ... 100 %).
+    n_boot : int, optional
+        Bootstrap resamples of the intervals.
+    progress : bool, optional
+        Progress bars.
+    log : callable, optional
+        Receives one line per stage.
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    say = log or (lambda message: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    db = datasets.load(database, data_dir)
+    query = datasets.load(test, data_dir)
+    rows = list(locators) if locators else default_locators()
+    unknown = [r for r in rows if not _known(r)]
+    if unknown:
+        raise ValueError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
+                         f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>")
+    needed = _needed_features(rows)
+    cache = Path(cache_dir)
+    say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
+
+    index = _database_index(db, needed, cache, jobs, progress) if needed else None
+    timings["database_features_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    matrices, failed_photos = ({}, [])
+    if index is not None:
+        matrices, failed_photos = _test_features(query, index, cache, jobs, progress)
+    timings["test_features_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+
+    settings: dict[str, Any] = {}
+    if index is not None:
+        classical = [f for f in index.feature_names if f in CLASSICAL]
+        best, cv_table = _tuned_settings(index, classical, cache)
+        settings = {"im2gps": best, "paper": PAPER_SETTING, "cv_features": classical,
+                    "cv_top": cv_table.head(10).to_dict(orient="records"),
+                    "cv_score": "mean accuracy at 25/200/750/2500 km, 5 photographer-"
+                                "grouped folds of the database"}
+        say(f"cross-validated voting on the database: {best}")
+    timings["tuning_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+
+    truth = query.coords
+    scene = query.column("scene")
+    db_coords = index.coords if index is not None else db.coords
+    reports: dict[str, Report] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for row in rows:
+        if row == "chance":
+            reports[row] = chance_report(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
+                                         truth[:, 1], scene=scene, n_boot=n_boot)
+            lat, lon = chance_predictions(db_coords[:, 0], db_coords[:, 1], len(query))
+            frames[row] = _frame(query, lat, lon, np.zeros(len(query), bool))
+            continue
+        if row == "prior":
+            plat, plon = prior_location(db_coords[:, 0], db_coords[:, 1])
+            lat, lon = np.full(len(query), plat), np.full(len(query), plon)
+            failed = np.zeros(len(query), bool)
+        elif row == "oracle":
+            lat, lon = oracle_predictions(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
+                                          truth[:, 1])
+            failed = np.zeros(len(query), bool)
+        else:
+            locator = _im2gps_locator(row, index, settings)
+            predictions = locator.predict_features(
+                {name: matrices[name] for name in locator.index_.feature_names})
+            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
+        reports[row] = evaluate(lat, lon, truth[:, 0], truth[:, 1], scene=scene, failed=failed,
+                                n_boot=n_boot)
+        frames[row] = _frame(query, lat, lon, failed)
+        say(f"{row}: {100 * reports[row].acc_at(200):.1f} % within 200 km")
+    timings["locate_and_score_s"] = time.perf_counter() - clock
+
+    result = BenchmarkResult(str(test), str(database), len(query), reports, frames, settings,
+                             timings, failed_photos)
+    result.gains = gains_over_references(frames, n_boot=n_boot)
+    if size_curve and index is not None:
+        clock = time.perf_counter()
+        result.settings["size_curve"] = _size_curve(index, matrices, query, settings)
+        timings["size_curve_s"] = time.perf_counter() - clock
+    return result
+
+
+def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
+                          references: Sequence[str] = ("chance", "prior")
+                          ) -> dict[str, dict[str, dict[str, dict[str, float | bool]]]]:
+    """Paired-bootstrap accuracy gain of every method over each reference row."""
+    gains: dict[str, dict[str, dict[str, dict[str, float | bool]]]] = {}
+    for method, frame in frames.items():
+        if method in REFERENCE_ROWS:
+            continue
+        gains[method] = {}
+        for reference in references:
+            if reference not in frames:
+                continue
+            gain, lo, hi = paired_gain(frame["error_km"], frames[reference]["error_km"],
+                                       THRESHOLDS_KM, n_boot=n_boot)
+            gains[method][reference] = {
+                f"{r:g}": {"gain": float(g), "lo": float(a), "hi": float(b),
+                           "clears": bool(a > 0)}
+                for r, g, a, b in zip(THRESHOLDS_KM, gain, lo, hi, strict=True)}
+    return gains
+
+
+def _known(row: str) -> bool:
+    if row in (*REFERENCE_ROWS, "im2gps", "im2gps-1nn", "im2gps-paper"):
+        return True
+    from im2gps.features import available
+
+    return row.startswith("im2gps-") and row.removeprefix("im2gps-") in available()
+
+
+def _needed_features(rows: Sequence[str]) -> list[str]:
+    needed: list[str] = []
+    for row in rows:
+        if row in ("im2gps", "im2gps-1nn", "im2gps-paper"):
+            names = list(CLASSICAL)
+        elif row.startswith("im2gps-"):
+            names = [row.removeprefix("im2gps-")]
+        else:
+            names = []
+        needed += [n for n in names if n not in needed]
+    order = [*CLASSICAL, "cnn"]
+    return sorted(needed, key=lambda n: order.index(n) if n in order else len(order))
+
+
+def _im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GPS:
+    classical = [f for f in index.feature_names if f in CLASSICAL]
+    if row == "im2gps":
+        return Im2GPS(**settings["im2gps"]).fit(index.view(features=classical))
+    if row == "im2gps-1nn":
+        return Im2GPS(vote="1nn", k=1).fit(index.view(features=classical))
+    if row == "im2gps-paper":
+        return Im2GPS(**PAPER_SETTING).fit(index.view(features=classical))
+    feature = row.removeprefix("im2gps-")
+    return Im2GPS(**settings["im2gps"]).fit(index.view(features=[feature]))
+
+
+def _size_curve(index: GeoIndex, matrices: dict[str, np.ndarray], query: PhotoCollection,
+                settings: dict[str, Any], fractions=(0.1, 0.2, 0.4, 0.6, 0.8, 1.0),
+                seed: int = 0) -> list[dict[str, Any]]:
+    """Accuracy against database size, as in the im2gps paper (seeded subsets)."""
+    classical = [f for f in index.feature_names if f in CLASSICAL]
+    truth = query.coords
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(index))
+    records = []
+    for fraction in fractions:
+        rows = np.sort(order[: max(1, round(fraction * len(index)))])
+        view = index.view(features=classical, rows=rows)
+        coords = view.coords
+        answers = {}
+        for name, setting in (("im2gps", settings["im2gps"]), ("im2gps-1nn", {"vote": "1nn",
+                                                                               "k": 1})):
+            p = Im2GPS(**setting).fit(view).predict_features(
+                {f: matrices[f] for f in classical})
+            answers[name] = (p.lat, p.lon)
+        answers["oracle"] = oracle_predictions(coords[:, 0], coords[:, 1], truth[:, 0],
+                                               truth[:, 1])
+        answers["chance"] = chance_predictions(coords[:, 0], coords[:, 1], len(query), seed)
+        for name, (lat, lon) in answers.items():
+            errors = errors_km(lat, lon, truth[:, 0], truth[:, 1])
+            record = {"method": name, "fraction": fraction, "photos": len(rows)}
+            record.update({f"acc_{r}km": float(np.mean(errors <= r)) for r in THRESHOLDS_KM})
+            records.append(record)
+    return records
+
+
+def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]:
+    """Write results.json/.csv/.md, per-method prediction CSVs and the plots."""
+    from im2gps.plots import plot_error_cdf, plot_error_map, plot_size_curve
+
+    out = Path(out)
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    written = []
+    document = result.to_dict()
+    path = out / "results.json"
+    path.write_text(json.dumps(document, indent=2, default=_json_default))
+    written.append(path)
+    records = []
+    for name, report in result.reports.items():
+        data = report.to_dict()
+        record = {"method": name, "n": data["n"], "failed": data["failed"]}
+        for radius, value in data["acc"].items():
+            record[f"acc_{radius}km"] = value
+            lo, hi = data["acc_ci"][radius]
+            record[f"acc_{radius}km_lo"], record[f"acc_{radius}km_hi"] = lo, hi
+        record.update(median_km=data["median_km"], geoguessr=data["geoguessr"],
+                      country_acc=data["country_acc"])
+        records.append(record)
+    pd.DataFrame(records).to_csv(out / "results.csv", index=False)
+    written.append(out / "results.csv")
+    markdown = [
+        f"# {result.test} against the {result.database} database ({result.n} test photos)",
+        "",
+        "Accuracy (%) within each distance with 95 % bootstrap intervals; median error in km;",
+        "failed photos count as misses. Voting settings chosen by photographer-grouped",
+        f"cross-validation on the database: `{result.settings.get('im2gps')}`.",
+        "",
+        result.table(ci=True),
+        "",
+        "Where each method beats the chance and prior rows beyond a paired bootstrap",
+        "95 % interval of the accuracy difference (same photos resampled for both):",
+        "",
+        result.clears_table(),
+        "",
+        "## Per scene",
+        "",
+        result.table(ci=False, scenes=True),
+        "",
+    ]
+    (out / "results.md").write_text("\n".join(markdown))
+    written.append(out / "results.md")
+    for name, frame in result.predictions.items():
+        frame.to_csv(out / "predictions" / f"{name}.csv", index=False)
+        written.append(out / "predictions" / f"{name}.csv")
+    errors = {name: frame["error_km"].to_numpy() for name, frame in result.predictions.items()}
+    written.append(plot_error_cdf(errors, out / "error_cdf.png"))
+    main = "im2gps" if "im2gps" in result.predictions else next(iter(result.predictions))
+    frame = result.predictions[main]
+    written.append(plot_error_map(frame["true_lat"], frame["true_lon"], frame["lat"],
+                                  frame["lon"], out / "error_map.png",
+                                  title=f"{main}: test photos, truth to estimate"))
+    if result.settings.get("size_curve"):
+        table = pd.DataFrame(result.settings["size_curve"])
+        table.to_csv(out / "database_size.csv", index=False)
+        written.append(out / "database_size.csv")
+        written.append(plot_size_curve(table, out / "database_size.png"))
+    return written
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

