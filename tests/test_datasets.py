@@ -20,8 +20,8 @@ def no_env(monkeypatch):
 
 
 def test_default_data_dir_is_beside_the_checkout():
-    assert datasets.default_data_dir() == DATA.resolve()
-    assert datasets.find_data_dir() == DATA.resolve()
+    assert datasets.default_data_dir().resolve() == DATA.resolve()
+    assert datasets.find_data_dir().resolve() == DATA.resolve()
     assert datasets.names() == ["im2gps237", "im2gps2k"]
 
 
