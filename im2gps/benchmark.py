@@ -68,6 +68,11 @@ TUNING_GRID: list[dict[str, Any]] = (
            vote_weights=["uniform", "density"])
 )
 
+#: PlaNet settings compared by cross-validation on the database (partition and
+#: regularisation; 1,721 photos support cells of tens of photos, not PlaNet's thousands).
+PLANET_GRID: list[dict[str, Any]] = grid(t_max=[50, 100, 200], t_min=[5, 20],
+                                         weight_decay=[1e-4, 1e-1])
+
 #: The paper's setting, kept as a row to show what it does on a small database.
 PAPER_SETTING = {"vote": "meanshift", "k": 120, "bandwidth_km": 400,
                  "vote_weights": "uniform"}
@@ -81,11 +86,19 @@ def _torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def default_locators(features: Sequence[str] = CLASSICAL) -> list[str]:
-    """The rows of the default table: references, each feature alone, all features."""
+def default_locators(features: Sequence[str] = CLASSICAL, cnn: bool | None = None
+                     ) -> list[str]:
+    """The rows of the default table.
+
+    References, each classical feature alone, all classical features (1-NN,
+    the paper's k = 120, and CV-chosen voting), and where torch is installed
+    the CNN rows: 1-NN and CV-chosen voting on CNN embeddings, and PlaNet.
+    """
     rows = [*REFERENCE_ROWS]
     rows += [f"im2gps-{name}" for name in features]
     rows += ["im2gps-1nn", "im2gps-paper", "im2gps"]
+    if cnn if cnn is not None else _torch_available():
+        rows += ["im2gps-cnn-1nn", "im2gps-cnn", "planet"]
     return rows
 
 
@@ -235,7 +248,9 @@ def run_benchmark(
     locators : sequence of str, optional
         Rows to run: ``chance``, ``prior``, ``oracle``, ``im2gps`` (all
         features, CV-chosen voting), ``im2gps-1nn``, ``im2gps-paper`` (k=120),
-        ``im2gps-<feature>`` (one feature). Default: :func:`default_locators`.
+        ``im2gps-<feature>`` (one feature, CV-chosen voting),
+        ``im2gps-<feature>-1nn``, ``planet`` (PlaNet over CNN embeddings, its
+        partition and regularisation CV-chosen). Default: :func:`default_locators`.
     data_dir : str or Path, optional
         Where named data sets live.
     cache_dir : str or Path, optional
@@ -264,7 +279,8 @@ def run_benchmark(
     unknown = [r for r in rows if not _known(r)]
     if unknown:
         raise ValueError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
-                         f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>")
+                         f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>, "
+                         f"im2gps-<feature>-1nn, planet")
     needed = _needed_features(rows)
     cache = Path(cache_dir)
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
@@ -278,15 +294,25 @@ def run_benchmark(
     timings["test_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    settings: dict[str, Any] = {}
-    if index is not None:
-        classical = [f for f in index.feature_names if f in CLASSICAL]
+    settings: dict[str, Any] = {"paper": PAPER_SETTING,
+                                "cv_score": "mean accuracy at 25/200/750/2500 km over "
+                                            "photographer-grouped folds of the database"}
+    classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
+    if classical and any(_row_features(r) and "cnn" not in _row_features(r) for r in rows):
         best, cv_table = _tuned_settings(index, classical, cache)
-        settings = {"im2gps": best, "paper": PAPER_SETTING, "cv_features": classical,
-                    "cv_top": cv_table.head(10).to_dict(orient="records"),
-                    "cv_score": "mean accuracy at 25/200/750/2500 km, 5 photographer-"
-                                "grouped folds of the database"}
-        say(f"cross-validated voting on the database: {best}")
+        settings.update({"im2gps": best, "cv_features": classical,
+                         "cv_top": cv_table.head(10).to_dict(orient="records")})
+        say(f"cross-validated voting on the database ({'+'.join(classical)}): {best}")
+    if index is not None and "cnn" in index.feature_names and "im2gps-cnn" in rows:
+        best, cv_table = _tuned_settings(index, ["cnn"], cache)
+        settings.update({"im2gps-cnn": best,
+                         "cv_top_cnn": cv_table.head(10).to_dict(orient="records")})
+        say(f"cross-validated voting on the database (cnn): {best}")
+    if "planet" in rows:
+        best, cv_table = _tuned_planet(index, cache)
+        settings.update({"planet": best,
+                         "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
+        say(f"cross-validated PlaNet on the database: {best}")
     timings["tuning_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -310,6 +336,15 @@ def run_benchmark(
             lat, lon = oracle_predictions(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
                                           truth[:, 1])
             failed = np.zeros(len(query), bool)
+        elif row == "planet":
+            from im2gps.planet import PlaNet
+
+            groups = index.photos["author"] if "author" in index.photos else None
+            model = PlaNet(**settings["planet"]).fit(
+                np.asarray(index.features("cnn")), db_coords[:, 0], db_coords[:, 1],
+                groups=groups)
+            predictions = model.predict_embeddings(matrices["cnn"])
+            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         else:
             locator = _im2gps_locator(row, index, settings)
             predictions = locator.predict_features(
@@ -324,7 +359,7 @@ def run_benchmark(
     result = BenchmarkResult(str(test), str(database), len(query), reports, frames, settings,
                              timings, failed_photos)
     result.gains = gains_over_references(frames, n_boot=n_boot)
-    if size_curve and index is not None:
+    if size_curve and classical and "im2gps" in settings:
         clock = time.perf_counter()
         result.settings["size_curve"] = _size_curve(index, matrices, query, settings)
         timings["size_curve_s"] = time.perf_counter() - clock
@@ -352,38 +387,63 @@ def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
     return gains
 
 
+def _row_features(row: str) -> list[str]:
+    """Features a row needs (empty for reference rows)."""
+    if row in ("im2gps", "im2gps-1nn", "im2gps-paper"):
+        return list(CLASSICAL)
+    if row == "planet":
+        return ["cnn"]
+    if row.startswith("im2gps-"):
+        return [row.removeprefix("im2gps-").removesuffix("-1nn")]
+    return []
+
+
 def _known(row: str) -> bool:
-    if row in (*REFERENCE_ROWS, "im2gps", "im2gps-1nn", "im2gps-paper"):
-        return True
     from im2gps.features import available
 
-    return row.startswith("im2gps-") and row.removeprefix("im2gps-") in available()
+    if row in (*REFERENCE_ROWS, "im2gps", "im2gps-1nn", "im2gps-paper", "planet"):
+        return True
+    return row.startswith("im2gps-") and all(f in available() for f in _row_features(row))
 
 
 def _needed_features(rows: Sequence[str]) -> list[str]:
     needed: list[str] = []
     for row in rows:
-        if row in ("im2gps", "im2gps-1nn", "im2gps-paper"):
-            names = list(CLASSICAL)
-        elif row.startswith("im2gps-"):
-            names = [row.removeprefix("im2gps-")]
-        else:
-            names = []
-        needed += [n for n in names if n not in needed]
+        needed += [n for n in _row_features(row) if n not in needed]
     order = [*CLASSICAL, "cnn"]
     return sorted(needed, key=lambda n: order.index(n) if n in order else len(order))
 
 
 def _im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GPS:
-    classical = [f for f in index.feature_names if f in CLASSICAL]
-    if row == "im2gps":
-        return Im2GPS(**settings["im2gps"]).fit(index.view(features=classical))
-    if row == "im2gps-1nn":
-        return Im2GPS(vote="1nn", k=1).fit(index.view(features=classical))
+    features = _row_features(row)
     if row == "im2gps-paper":
-        return Im2GPS(**PAPER_SETTING).fit(index.view(features=classical))
-    feature = row.removeprefix("im2gps-")
-    return Im2GPS(**settings["im2gps"]).fit(index.view(features=[feature]))
+        return Im2GPS(**PAPER_SETTING).fit(index.view(features=features))
+    if row.endswith("-1nn"):
+        return Im2GPS(vote="1nn", k=1).fit(index.view(features=features))
+    setting = settings["im2gps-cnn"] if features == ["cnn"] else settings["im2gps"]
+    return Im2GPS(**setting).fit(index.view(features=features))
+
+
+def _tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Best PlaNet partition and regularisation by grouped CV on the database (cached)."""
+    from im2gps.tuning import cross_validate_planet
+
+    key = _fingerprint(sorted(index.manifest["files"].items()), PLANET_GRID, n_splits)
+    path = cache / "tuning" / f"planet-{key}.csv"
+    if path.is_file():
+        table = pd.read_csv(path)
+    else:
+        groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
+        coords = index.coords
+        table = cross_validate_planet(np.asarray(index.features("cnn")), coords[:, 0],
+                                      coords[:, 1], groups, PLANET_GRID, n_splits=n_splits)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    best = table.iloc[0]
+    setting = {key: best[key].item() if hasattr(best[key], "item") else best[key]
+               for key in PLANET_GRID[0]}
+    return setting, table
 
 
 def _size_curve(index: GeoIndex, matrices: dict[str, np.ndarray], query: PhotoCollection,

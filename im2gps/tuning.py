@@ -27,7 +27,8 @@ from im2gps.evaluate import accuracy, errors_km
 from im2gps.index import GeoIndex
 from im2gps.locator import Im2GPS
 
-__all__ = ["SCORE_THRESHOLDS_KM", "cross_validate", "grid", "neighbours_by_fold"]
+__all__ = ["SCORE_THRESHOLDS_KM", "cross_validate", "cross_validate_planet", "grid",
+           "neighbours_by_fold"]
 
 #: Thresholds whose mean accuracy is the cross-validation score.
 SCORE_THRESHOLDS_KM = (25, 200, 750, 2500)
@@ -121,6 +122,64 @@ def cross_validate(
         locator = Im2GPS(**setting).fit(index)
         predictions = locator.vote_on(ids[:, :k], dist[:, :k])
         errors = errors_km(predictions.lat, predictions.lon, truth[:, 0], truth[:, 1])
+        acc = accuracy(errors, (1, *SCORE_THRESHOLDS_KM))
+        row = dict(setting)
+        row.update({f"acc_{t}km": float(a) for t, a in zip((1, *SCORE_THRESHOLDS_KM), acc,
+                                                             strict=True)})
+        row["median_km"] = float(np.median(errors))
+        row["score"] = float(np.mean(acc[1:]))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(
+        drop=True)
+
+
+def cross_validate_planet(
+    embeddings: np.ndarray,
+    lat,
+    lon,
+    groups: Sequence[Any],
+    settings: Sequence[Mapping[str, Any]],
+    n_splits: int = 3,
+) -> pd.DataFrame:
+    """Score :class:`~im2gps.planet.PlaNet` settings by grouped cross-validation.
+
+    Each fold trains a PlaNet (partition, classifier head, its own inner
+    photographer-disjoint validation split for early stopping) on the other
+    folds' photos and locates the held-out ones.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray
+        ``(n, d)`` database embeddings.
+    lat, lon : array_like
+        Database coordinates.
+    groups : sequence
+        Photographer of each photo.
+    settings : sequence of dict
+        :class:`PlaNet` parameters to compare (``t_max``, ``t_min``,
+        ``weight_decay``, ``hidden``, ``dropout``, ...).
+    n_splits : int, optional
+        Folds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting, best ``score`` first (as :func:`cross_validate`).
+    """
+    from im2gps.planet import PlaNet
+
+    lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+    groups = np.asarray(groups)
+    rows = []
+    for setting in settings:
+        pred_lat = np.full(len(lat), np.nan)
+        pred_lon = np.full(len(lat), np.nan)
+        for train, held_out in GroupKFold(n_splits=n_splits).split(embeddings, groups=groups):
+            model = PlaNet(**setting).fit(embeddings[train], lat[train], lon[train],
+                                          groups=groups[train])
+            predictions = model.predict_embeddings(embeddings[held_out])
+            pred_lat[held_out], pred_lon[held_out] = predictions.lat, predictions.lon
+        errors = errors_km(pred_lat, pred_lon, lat, lon)
         acc = accuracy(errors, (1, *SCORE_THRESHOLDS_KM))
         row = dict(setting)
         row.update({f"acc_{t}km": float(a) for t, a in zip((1, *SCORE_THRESHOLDS_KM), acc,
