@@ -19,6 +19,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 benchmark: $(STAMP)
 	$(PY) -m im2gps benchmark --out benchmarks/results/im2gps237
+	$(PY) benchmarks/update_readme.py benchmarks/results/im2gps237
 
 test: $(STAMP)
 	$(PY) -m ruff check .
