@@ -95,7 +95,8 @@ def cmd_partition(args: argparse.Namespace) -> int:
                                     args.min_level, args.max_level,
                                     progress=not args.no_progress)
     several = len(t_maxes) > 1
-    out, figure_path = Path(args.out), Path(args.map) if args.map else None
+    out = Path(args.out)
+    figure_path = None if args.no_map else Path(args.map) if args.map else out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
     documents = []
     for t_max, (cells, assignment) in zip(t_maxes, levels, strict=True):
@@ -139,7 +140,9 @@ def add_partition_command(subparsers: Any, name: str = "partition") -> argparse.
     parser.add_argument("--t-min", type=int, required=True,
                         help="drop cells holding fewer photos than this")
     parser.add_argument("--out", required=True, help="cell table to write (CSV)")
-    parser.add_argument("--map", help="also draw the cells on a world map (PNG/PDF/SVG)")
+    parser.add_argument("--map", help="where to draw the cells on a world map (PNG/PDF/SVG; "
+                        "default: OUT with a .png suffix)")
+    parser.add_argument("--no-map", action="store_true", help="do not draw the map")
     parser.add_argument("--min-level", type=int, default=0,
                         help="S2 level to start from (default 0: the six cube faces)")
     parser.add_argument("--max-level", type=int, default=30,
