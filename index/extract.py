@@ -99,39 +99,56 @@ def fit_extractors(
 _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
 
 
-def _init_worker(state_dir: str, names: list[str]) -> None:
-    # One thread per process: parallelism comes from the processes.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
+def _init_worker(state_dir: str, names: list[str], pooled: bool = True) -> None:
+    if pooled:
+        # One thread per worker process: parallelism comes from the processes.
+        os.environ["OMP_NUM_THREADS"] = "1"
         import cv2
+        import faiss
 
         cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - opencv is a dependency
-        pass
-    import faiss
-
-    faiss.omp_set_num_threads(1)
+        faiss.omp_set_num_threads(1)
     _WORKER_EXTRACTORS.clear()
     for name in names:
-        _WORKER_EXTRACTORS[name] = load_extractor(state_dir, name)
+        extractor = load_extractor(state_dir, name)
+        if pooled and getattr(extractor, "threads", 1) is None:  # the CNN's torch threads
+            extractor.threads = 1
+        _WORKER_EXTRACTORS[name] = extractor
 
 
 def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in _WORKER_EXTRACTORS}
-    ok, skipped = [], []
+    """Decode a chunk of photos, then run each extractor on the whole batch.
+
+    Batches let the CNN run one forward pass per chunk. Should an extractor
+    fail on the batch, the chunk is redone photo by photo so that only the
+    photos it fails on are skipped.
+    """
+    images, ok, skipped = [], [], []
     for path in paths:
         try:
-            image = load_image(path)
-            vectors = {name: ex(image) for name, ex in _WORKER_EXTRACTORS.items()}
+            images.append(load_image(path))
+            ok.append(True)
         except PhotoError as err:
             ok.append(False)
             skipped.append([err.path, err.reason])
+    try:
+        matrices = {name: ex.transform(images).astype(np.float32, copy=False)
+                    for name, ex in _WORKER_EXTRACTORS.items()}
+        return matrices, ok, skipped
+    except Exception:  # noqa: BLE001 - find the photos that fail, one by one
+        pass
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in _WORKER_EXTRACTORS}
+    decoded = iter(images)
+    for i, path in enumerate(paths):
+        if not ok[i]:
             continue
+        image = next(decoded)
+        try:
+            vectors = {name: ex(image) for name, ex in _WORKER_EXTRACTORS.items()}
         except Exception as err:  # noqa: BLE001 - any extractor failure skips that photo
-            ok.append(False)
+            ok[i] = False
             skipped.append([path, f"feature extraction failed: {type(err).__name__}: {err}"])
             continue
-        ok.append(True)
         for name, vector in vectors.items():
             rows[name].append(vector)
     matrices = {
@@ -218,7 +235,7 @@ def extract_features(
         desc="features", disable=not progress)
     chunk_paths = {i: paths[starts[i]: starts[i] + chunk_size] for i in todo}
     if jobs <= 1 or len(todo) <= 1:
-        _init_worker(str(state_dir), names)
+        _init_worker(str(state_dir), names, pooled=False)
         for i in todo:
             commit(i, _extract_chunk(chunk_paths[i]))
             bar.update(len(chunk_paths[i]))
