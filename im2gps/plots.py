@@ -106,7 +106,8 @@ def plot_size_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
             style = "--" if method in ("chance", "prior", "oracle") else "-o"
             ax.plot(rows["photos"], 100 * rows[f"acc_{radius}km"], style, label=method,
                     markersize=3)
-        ax.set_xscale("log")
+        ax.set_xlim(0, None)
+        ax.set_ylim(0, 100)
         ax.set_title(f"within {radius} km")
         ax.set_xlabel("database photos")
         ax.set_ylabel("accuracy (%)")
