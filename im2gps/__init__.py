@@ -3,10 +3,39 @@
 The data-driven geolocation of Hays & Efros (IM2GPS, CVPR 2008) -- scene
 features, a kNN index over geotagged photos, mean-shift voting -- beside a
 pluggable PlaNet classifier (Weyand et al., ECCV 2016).
+
+The main entry points are importable from here; heavier ones (FAISS, torch)
+load on first use::
+
+    from im2gps import Im2GPS, PhotoCollection
+    locator = Im2GPS().fit(PhotoCollection.open("photos.csv"))
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from im2gps.photos import PhotoCollection, PhotoError, load_image, read_gps
 
 __version__ = "0.1.0"
 
-__all__ = ["PhotoCollection", "PhotoError", "load_image", "read_gps", "__version__"]
+# name -> module that defines it, imported on first access (PEP 562).
+_LAZY = {
+    "Im2GPS": "im2gps.locator",
+    "Predictions": "im2gps.predictions",
+    "GeoIndex": "im2gps.index",
+    "build_index": "im2gps.index",
+    "PlaNet": "im2gps.planet",
+    "run_benchmark": "im2gps.benchmark",
+    "evaluate": "im2gps.evaluate",
+}
+
+__all__ = ["PhotoCollection", "PhotoError", "load_image", "read_gps", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return module if name == module.__name__.rsplit(".", 1)[-1] else getattr(module, name)
+    raise AttributeError(f"module 'im2gps' has no attribute {name!r}")
