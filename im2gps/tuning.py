@@ -121,14 +121,24 @@ def cross_validate(
         k = int(setting.get("k", 120))
         locator = Im2GPS(**setting).fit(index)
         predictions = locator.vote_on(ids[:, :k], dist[:, :k])
-        errors = errors_km(predictions.lat, predictions.lon, truth[:, 0], truth[:, 1])
-        acc = accuracy(errors, (1, *SCORE_THRESHOLDS_KM))
-        row = dict(setting)
-        row.update({f"acc_{t}km": float(a) for t, a in zip((1, *SCORE_THRESHOLDS_KM), acc,
-                                                             strict=True)})
-        row["median_km"] = float(np.median(errors))
-        row["score"] = float(np.mean(acc[1:]))
-        rows.append(row)
+        rows.append(_score(setting, predictions.lat, predictions.lon, truth[:, 0], truth[:, 1]))
+    return _ranked(rows)
+
+
+def _score(setting: Mapping[str, Any], lat, lon, true_lat, true_lon) -> dict[str, Any]:
+    """One row of a CV table: the setting, accuracies, median error and score."""
+    errors = errors_km(lat, lon, true_lat, true_lon)
+    radii = (1, *SCORE_THRESHOLDS_KM)
+    acc = accuracy(errors, radii)
+    row = dict(setting)
+    row.update({f"acc_{t}km": float(a) for t, a in zip(radii, acc, strict=True)})
+    row["median_km"] = float(np.median(errors))
+    row["score"] = float(np.mean(acc[1:]))
+    return row
+
+
+def _ranked(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """CV rows as a table, best score first (ties keep the grid's order)."""
     return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(
         drop=True)
 
@@ -179,13 +189,5 @@ def cross_validate_planet(
                                           groups=groups[train])
             predictions = model.predict_embeddings(embeddings[held_out])
             pred_lat[held_out], pred_lon[held_out] = predictions.lat, predictions.lon
-        errors = errors_km(pred_lat, pred_lon, lat, lon)
-        acc = accuracy(errors, (1, *SCORE_THRESHOLDS_KM))
-        row = dict(setting)
-        row.update({f"acc_{t}km": float(a) for t, a in zip((1, *SCORE_THRESHOLDS_KM), acc,
-                                                             strict=True)})
-        row["median_km"] = float(np.median(errors))
-        row["score"] = float(np.mean(acc[1:]))
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(
-        drop=True)
+        rows.append(_score(setting, pred_lat, pred_lon, lat, lon))
+    return _ranked(rows)
