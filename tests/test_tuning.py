@@ -45,3 +45,19 @@ def test_cross_validate_scores_and_ranks(index):
     assert best["score"] == pytest.approx(expected)
     assert ((table[["acc_25km", "acc_2500km"]] >= 0) & (table[["acc_25km", "acc_2500km"]] <= 1)
             ).all().all()
+
+
+def test_cross_validate_planet_on_real_features(index):
+    pytest.importorskip("torch")
+    from im2gps.tuning import cross_validate_planet
+
+    coords = index.coords
+    settings = [{"t_max": 60, "t_min": 5, "max_epochs": 30},
+                {"t_max": 240, "t_min": 5, "max_epochs": 30}]
+    table = cross_validate_planet(np.asarray(index.features("tiny")), coords[:, 0],
+                                  coords[:, 1], index.photos["author"], settings, n_splits=2)
+    assert len(table) == 2 and table["score"].is_monotonic_decreasing
+    assert set(table["t_max"]) == {60, 240}
+    accuracies = table[["acc_1km", "acc_25km", "acc_200km", "acc_750km", "acc_2500km"]]
+    assert (np.diff(accuracies.to_numpy(), axis=1) >= 0).all()  # wider radius, more hits
+    assert (accuracies.to_numpy()[:, -1] > 0).all()
