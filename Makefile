@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
+# Debian's Chromium, for the headless-browser test of the HTML report.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
 .PHONY: benchmark test lint venv clean
 
 venv: $(STAMP)
@@ -21,7 +25,11 @@ benchmark: $(STAMP)
 	$(PY) -m im2gps benchmark --out benchmarks/results/im2gps237
 	$(PY) benchmarks/update_readme.py benchmarks/results/im2gps237
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

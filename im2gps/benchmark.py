@@ -170,8 +170,9 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jobs: int,
-                    progress: bool) -> GeoIndex:
+def database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jobs: int,
+                   progress: bool) -> GeoIndex:
+    """The database's index with ``features``, built once and cached under ``cache``."""
     key = _fingerprint(db.paths, db.coords.round(7).tolist(), list(features))
     path = cache / "indexes" / f"{Path(db.source).parent.name or 'db'}-{key}"
     if (path / "manifest.json").is_file():
@@ -179,7 +180,7 @@ def _database_index(db: PhotoCollection, features: Sequence[str], cache: Path, j
     return build_index(db, path, features=list(features), jobs=jobs, progress=progress)
 
 
-def _test_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,
+def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,
                    progress: bool) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
     """Raw descriptors of the test photos, NaN rows for photos that failed (cached)."""
     key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
@@ -281,16 +282,16 @@ def run_benchmark(
         raise ValueError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
                          f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>, "
                          f"im2gps-<feature>-1nn, planet")
-    needed = _needed_features(rows)
+    needed = needed_features(rows)
     cache = Path(cache_dir)
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
 
-    index = _database_index(db, needed, cache, jobs, progress) if needed else None
+    index = database_index(db, needed, cache, jobs, progress) if needed else None
     timings["database_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     matrices, failed_photos = ({}, [])
     if index is not None:
-        matrices, failed_photos = _test_features(query, index, cache, jobs, progress)
+        matrices, failed_photos = query_features(query, index, cache, jobs, progress)
     timings["test_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -346,7 +347,7 @@ def run_benchmark(
             predictions = model.predict_embeddings(matrices["cnn"])
             lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         else:
-            locator = _im2gps_locator(row, index, settings)
+            locator = im2gps_locator(row, index, settings)
             predictions = locator.predict_features(
                 {name: matrices[name] for name in locator.index_.feature_names})
             lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
@@ -406,7 +407,8 @@ def _known(row: str) -> bool:
     return row.startswith("im2gps-") and all(f in available() for f in _row_features(row))
 
 
-def _needed_features(rows: Sequence[str]) -> list[str]:
+def needed_features(rows: Sequence[str]) -> list[str]:
+    """Features the given rows need, in the index's block order."""
     needed: list[str] = []
     for row in rows:
         needed += [n for n in _row_features(row) if n not in needed]
@@ -414,7 +416,8 @@ def _needed_features(rows: Sequence[str]) -> list[str]:
     return sorted(needed, key=lambda n: order.index(n) if n in order else len(order))
 
 
-def _im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GPS:
+def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GPS:
+    """The fitted :class:`Im2GPS` of an ``im2gps*`` row, with the run's chosen settings."""
     features = _row_features(row)
     if row == "im2gps-paper":
         return Im2GPS(**PAPER_SETTING).fit(index.view(features=features))
@@ -441,8 +444,8 @@ def _tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     best = table.iloc[0]
-    setting = {key: best[key].item() if hasattr(best[key], "item") else best[key]
-               for key in PLANET_GRID[0]}
+    # back to the grid's own types (a CSV round trip makes every number a float)
+    setting = {key: type(value)(best[key]) for key, value in PLANET_GRID[0].items()}
     return setting, table
 
 

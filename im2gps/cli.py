@@ -125,6 +125,14 @@ def cmd_locate(args: argparse.Namespace) -> int:
             "clusters": clusters,
             "neighbors": neighbors,
         })
+    if args.explain:
+        from im2gps.explain import explain_photos
+
+        figures = explain_photos(locator, args.images, args.explain, predictions=predictions)
+        for doc, paths in zip(documents, figures, strict=True):
+            doc["explain"] = paths
+        if not args.json:
+            print(f"explanation figures written to {args.explain}", file=sys.stderr)
     if args.json:
         _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
     else:
@@ -162,6 +170,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     )
     if args.out:
         write_results(result, args.out)
+    if args.report:
+        from im2gps.report import report_benchmark
+
+        report_benchmark(result, args.report,
+                         None if args.report_explain < 0 else args.report_explain,
+                         data_dir=args.data, cache_dir=args.cache, jobs=args.jobs,
+                         show_photos=args.report_photos)
+        log(f"report written to {args.report}")
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -200,6 +216,16 @@ def add_benchmark_command(commands: Any) -> None:
                        help="skip the accuracy-against-database-size curve")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--report", metavar="PATH",
+                       help="also write a self-contained HTML report (table, plots, gallery "
+                            "of test photos with each method's estimate and error)")
+    bench.add_argument("--report-explain", type=int, default=24, metavar="N",
+                       help="test photos of the report with explanation figures, spread over "
+                            "the error range (default: %(default)s; -1: all, 0: none)")
+    bench.add_argument("--report-photos", choices=["all", "open", "none"], default="all",
+                       help="test photos shown in the report: all, only Creative Commons / "
+                            "public-domain ones (by their license column), or none "
+                            "(default: %(default)s)")
     bench.set_defaults(func=cmd_benchmark)
 
 
@@ -249,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
     locate.add_argument("--json-list", action="store_true",
                         help="with --json, always print a list, even for one photo")
+    locate.add_argument("--explain", metavar="OUT",
+                        help="write explanation figures per photo into the folder OUT: "
+                             "query, nearest neighbours and the vote on a world map "
+                             "(NAME.neighbours.png), an occlusion map (NAME.occlusion.png), "
+                             "each with a .json record of its markers")
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)

@@ -1,0 +1,593 @@
+"""A self-contained HTML report of a benchmark run.
+
+:func:`write_report` turns a :class:`~im2gps.benchmark.BenchmarkResult` into
+one HTML file that needs nothing else to open: the head-to-head table, the
+paired gains over the reference rows, the benchmark plots, and a gallery of
+every test photo with each method's estimate (nearest place) and error,
+optionally with explanation figures (:mod:`im2gps.explain`). Every table
+sorts by a click on its header (a small inline script; ``#sort=TABLE/KEY``
+or ``#sort=TABLE/KEY/desc`` in the address sorts on opening). Images are
+embedded as base64 ``data:`` URIs and a Content-Security-Policy forbids
+every network request, so the page opens offline and leaks nothing.
+
+:func:`rebuild_locators` rebuilds a run's im2gps and PlaNet locators from its
+feature cache with the settings it chose; :func:`benchmark_explanations`
+draws their explanation figures for chosen test photos (:func:`select_photos`
+spreads them over the error range); :func:`report_benchmark` does it all.
+
+The page is plain string templating with :func:`html.escape` on every text
+that comes from data (no template engine, no JavaScript library).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from im2gps.evaluate import THRESHOLDS_KM
+from im2gps.explain import OPEN_LICENSES
+
+__all__ = ["OPEN_LICENSES", "benchmark_explanations", "rebuild_locators", "report_benchmark",
+           "select_photos", "write_report"]
+
+REFERENCE_ROWS = ("chance", "prior", "oracle")
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+         ".svg": "image/svg+xml", ".gif": "image/gif", ".webp": "image/webp"}
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; vertical-align: top; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; white-space: nowrap; }
+th[aria-sort=ascending]::after { content: " \\25B2"; }
+th[aria-sort=descending]::after { content: " \\25BC"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ref td { color: #666; font-style: italic; }
+.small { font-size: 11px; color: #666; }
+.plots img { max-width: 48%; margin: 4px; border: 1px solid #ddd; }
+.thumb { max-width: 160px; max-height: 120px; }
+.placeholder { width: 150px; height: 90px; background: #e4e4e4; color: #777; font-size: 11px;
+  display: flex; align-items: center; justify-content: center; text-align: center; }
+details img { max-width: 900px; display: block; margin: 6px 0; border: 1px solid #ddd; }
+.wide { overflow-x: auto; }
+#errors { color: #a00; white-space: pre-wrap; }
+"""
+
+# First script: report any error of the page (syntax errors in the second one included).
+_ERROR_SCRIPT = """
+window.addEventListener('error', function (e) {
+  var box = document.getElementById('errors');
+  box.hidden = false;
+  box.textContent += (e.message || 'error') + ' (line ' + (e.lineno || '?') + ')\\n';
+});
+"""
+
+_SORT_SCRIPT = """
+(function () {
+  function value(cell, numeric) {
+    var v = cell.getAttribute('data-value');
+    if (v === null) { v = cell.textContent.trim(); }
+    if (!numeric) { return v.toLowerCase(); }
+    var x = parseFloat(v);
+    return isNaN(x) ? Infinity : x;
+  }
+  function sortTable(table, th, descending) {
+    var index = Array.prototype.indexOf.call(th.parentNode.cells, th);
+    var numeric = th.getAttribute('data-type') === 'num';
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.forEach(function (row, i) { row.setAttribute('data-order', i); });
+    rows.sort(function (a, b) {
+      var x = value(a.cells[index], numeric), y = value(b.cells[index], numeric);
+      var c = x < y ? -1 : (x > y ? 1 : 0);
+      if (descending) { c = -c; }
+      return c || (a.getAttribute('data-order') - b.getAttribute('data-order'));
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(th.parentNode.cells, function (h) {
+      h.removeAttribute('aria-sort');
+    });
+    th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
+    table.setAttribute('data-sorted', th.getAttribute('data-key') + (descending ? '/desc' : ''));
+  }
+  var tables = document.querySelectorAll('table.sortable');
+  Array.prototype.forEach.call(tables, function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+      th.addEventListener('click', function () {
+        sortTable(table, th, th.getAttribute('aria-sort') === 'ascending');
+      });
+    });
+  });
+  var match = /^#sort=([\\w-]+)\\/([\\w.-]+)(\\/desc)?$/.exec(window.location.hash);
+  if (match) {
+    var table = document.getElementById(match[1]);
+    var th = table && table.querySelector('th[data-key="' + match[2] + '"]');
+    if (th) { sortTable(table, th, Boolean(match[3])); }
+  }
+  document.body.setAttribute('data-ready', 'yes');
+})();
+"""
+
+
+# -- small helpers ----------------------------------------------------------------
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _file_uri(path: str | os.PathLike) -> str:
+    path = Path(path)
+    return _data_uri(path.read_bytes(), _MIME.get(path.suffix.lower(), "image/png"))
+
+
+def _thumbnail(path: str, size: int) -> str | None:
+    """A JPEG data URI of the photo, longer side ``size`` px (None if unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=80)
+    except (OSError, ValueError):
+        return None
+    return _data_uri(buffer.getvalue(), "image/jpeg")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
+
+
+def _km(value: float | None) -> str:
+    return "failed" if value is None or not np.isfinite(value) else f"{value:,.0f}"
+
+
+def _num(value: float | None) -> str:
+    """A number for data-value (Infinity for failures)."""
+    return "Infinity" if value is None or not np.isfinite(value) else f"{value:.6g}"
+
+
+def _place(place: Any) -> str:
+    return "" if place is None else ", ".join(p for p in (place.name, place.country_code) if p)
+
+
+def _main_method(result: Any) -> str:
+    methods = [m for m in result.predictions if m not in REFERENCE_ROWS]
+    return "im2gps" if "im2gps" in methods else (methods[0] if methods else
+                                                  next(iter(result.predictions)))
+
+
+# -- report ---------------------------------------------------------------------
+def write_report(
+    result: Any,
+    path: str | os.PathLike,
+    *,
+    photos: Any = None,
+    explanations: Mapping[str, Sequence[tuple[str, str | os.PathLike]]] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    show_photos: str = "all",
+    title: str | None = None,
+    thumb_px: int = 160,
+) -> Path:
+    """Write the HTML report of a benchmark run.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The run (:func:`im2gps.benchmark.run_benchmark`).
+    path : str or Path
+        The HTML file to write.
+    photos : PhotoCollection, optional
+        The test photos, for thumbnails; by default ``result.test`` is read
+        again (with ``data_dir``). Without them the gallery has no pictures.
+    explanations : mapping of str to sequence of (str, path), optional
+        Test photo id -> figures to show with it, as (caption, image file).
+    data_dir : str or Path, optional
+        Where named data sets live (see :mod:`im2gps.datasets`).
+    show_photos : {"all", "open", "none"}, optional
+        Which test photos appear as thumbnails: all of them, only those whose
+        ``license`` column marks a Creative Commons or public-domain photo
+        (:data:`OPEN_LICENSES`; shown with their author and licence), or none.
+    title : str, optional
+        Page title.
+    thumb_px : int, optional
+        Longer side of the thumbnails.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if show_photos not in ("all", "open", "none"):
+        raise ValueError(f"show_photos must be 'all', 'open' or 'none', not {show_photos!r}")
+    path = Path(path)
+    if photos is None and show_photos != "none":
+        from im2gps import datasets
+
+        try:
+            photos = datasets.load(result.test, data_dir)
+        except (FileNotFoundError, ValueError):
+            photos = None
+    title = title or f"{result.test} against the {result.database} database"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p>{result.n} test photos. Accuracy (%) within each distance with 95 % bootstrap "
+        "intervals; median error in km; a photo a method failed on counts as a miss. "
+        "Reference rows (in grey): <i>chance</i> (a random database photo's location), "
+        "<i>prior</i> (the database's densest place), <i>oracle</i> (the database photo "
+        "nearest to the truth). Click a column header to sort.</p>",
+        '<div id="errors" hidden></div>',
+        "<h2>Head to head</h2>",
+        _results_table(result),
+        _settings_block(result),
+        "<h2>Plots</h2>",
+        _plots(result),
+        "<h2>Gallery</h2>",
+        _gallery(result, photos, explanations or {}, show_photos, thumb_px),
+    ]
+    page = "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style>",
+        f"<script>{_ERROR_SCRIPT}</script>",
+        "</head>",
+        "<body>",
+        *body,
+        f"<script>{_SORT_SCRIPT}</script>",
+        "</body>",
+        "</html>",
+        "",
+    ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _results_table(result: Any) -> str:
+    clears = result.clears("prior") if result.gains else {}
+    clears_chance = result.clears("chance") if result.gains else {}
+    header = ['<th data-key="method">Method</th>']
+    header += [f'<th data-key="acc{r:g}" data-type="num">{r:g} km</th>' for r in THRESHOLDS_KM]
+    header += ['<th data-key="median" data-type="num">Median km</th>',
+               '<th data-key="failed" data-type="num">Failed</th>',
+               '<th data-key="chance">Clears chance at (km)</th>',
+               '<th data-key="prior">Clears prior at (km)</th>']
+    rows = []
+    for name, report in result.reports.items():
+        data = report.to_dict()
+        cells = [f"<td>{_e(name)}</td>"]
+        for r in THRESHOLDS_KM:
+            key = f"{r:g}"
+            acc = data["acc"].get(key)
+            lo, hi = data["acc_ci"].get(key, [None, None])
+            cells.append(f'<td class="num" data-value="{_num(acc)}">{_pct(acc)} '
+                         f'<span class="small">[{_pct(lo)}, {_pct(hi)}]</span></td>')
+        median = data["median_km"]
+        cells.append(f'<td class="num" data-value="{_num(median)}">{_km(median)}</td>')
+        cells.append(f'<td class="num" data-value="{data["failed"]}">'
+                     f'{data["failed"]}/{data["n"]}</td>')
+        cells.append(f"<td>{_e(', '.join(clears_chance.get(name, [])) or '-')}</td>")
+        cells.append(f"<td>{_e(', '.join(clears.get(name, [])) or '-')}</td>")
+        css = ' class="ref"' if name in REFERENCE_ROWS else ""
+        rows.append(f"<tr{css}>{''.join(cells)}</tr>")
+    return ('<table class="sortable" id="results"><thead><tr>' + "".join(header)
+            + "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+            + '<p class="small">"Clears" = the paired bootstrap 95 % interval of the accuracy '
+              "gain over that reference row lies above zero.</p>")
+
+
+def _settings_block(result: Any) -> str:
+    shown = {key: value for key, value in result.settings.items()
+             if key in ("im2gps", "im2gps-cnn", "planet", "paper", "cv_score", "cv_features")}
+    text = json.dumps({"settings": shown, "timings_s": result.timings}, indent=2,
+                      default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    return ("<details><summary>Settings chosen by cross-validation on the database, and "
+            f"timings</summary><pre>{_e(text)}</pre></details>")
+
+
+def _plots(result: Any) -> str:
+    from im2gps.plots import plot_error_cdf, plot_error_map, plot_size_curve
+
+    main = _main_method(result)
+    images = []
+    with tempfile.TemporaryDirectory(prefix="im2gps-report-") as tmp:
+        errors = {name: frame["error_km"].to_numpy() for name, frame in
+                  result.predictions.items()}
+        images.append(("Fraction of test photos within each error", plot_error_cdf(
+            errors, Path(tmp) / "cdf.png")))
+        frame = result.predictions[main]
+        images.append((f"{main}: truth to estimate", plot_error_map(
+            frame["true_lat"], frame["true_lon"], frame["lat"], frame["lon"],
+            Path(tmp) / "map.png", title=f"{main}: test photos, truth to estimate")))
+        if result.settings.get("size_curve"):
+            images.append(("Accuracy against database size", plot_size_curve(
+                pd.DataFrame(result.settings["size_curve"]), Path(tmp) / "size.png")))
+        tags = [f'<img alt="{_e(alt)}" title="{_e(alt)}" src="{_file_uri(p)}">'
+                for alt, p in images]
+    return '<div class="plots">' + "".join(tags) + "</div>"
+
+
+def _gallery(result: Any, photos: Any, explanations: Mapping[str, Sequence[tuple[str, Any]]],
+             show_photos: str, thumb_px: int) -> str:
+    from im2gps.gazetteer import nearest_place
+
+    methods = list(result.predictions)
+    first = result.predictions[methods[0]]
+    ids = first["id"].astype(str).tolist()
+    table = None if photos is None else photos.table.set_index(photos.table["id"].astype(str))
+    truth = nearest_place(first["true_lat"].to_numpy(), first["true_lon"].to_numpy())
+    estimates = {m: nearest_place(result.predictions[m]["lat"].to_numpy(),
+                                  result.predictions[m]["lon"].to_numpy()) for m in methods}
+    has_scene = "scene" in first
+    header = ['<th data-key="n" data-type="num">#</th>', '<th data-key="photo">Photo</th>',
+              '<th data-key="truth">Truth</th>']
+    if has_scene:
+        header.append('<th data-key="scene">Scene</th>')
+    header += [f'<th data-key="err-{_e(m)}" data-type="num">{_e(m)} error (km)</th>'
+               for m in methods]
+    header.append('<th data-key="figures" data-type="num">Explanations</th>')
+    rows = []
+    for i, photo_id in enumerate(ids):
+        record = table.loc[photo_id] if table is not None and photo_id in table.index else None
+        if isinstance(record, pd.DataFrame):
+            record = record.iloc[0]
+        cells = [f'<td class="num" data-value="{i + 1}">{i + 1}</td>',
+                 f"<td>{_photo_cell(photo_id, record, show_photos, thumb_px)}</td>"]
+        lat, lon = float(first["true_lat"].iloc[i]), float(first["true_lon"].iloc[i])
+        cells.append(f'<td data-value="{_e(_place(truth[i]))}">{_e(_place(truth[i]))}<br>'
+                     f'<span class="small">{lat:.3f}, {lon:.3f}</span></td>')
+        if has_scene:
+            cells.append(f"<td>{_e(first['scene'].iloc[i])}</td>")
+        for m in methods:
+            frame = result.predictions[m]
+            error = float(frame["error_km"].iloc[i])
+            where = _place(estimates[m][i]) if not bool(frame["failed"].iloc[i]) else "failed"
+            cells.append(f'<td class="num" data-value="{_num(error)}">{_km(error)}<br>'
+                         f'<span class="small">{_e(where)}</span></td>')
+        figures = list(explanations.get(photo_id, []))
+        if figures:
+            inner = "".join(f'<p class="small">{_e(caption)}</p><img alt="{_e(caption)}" '
+                            f'src="{_file_uri(p)}">' for caption, p in figures)
+            cells.append(f'<td data-value="{len(figures)}"><details><summary>{len(figures)} '
+                         f"figure(s)</summary>{inner}</details></td>")
+        else:
+            cells.append('<td data-value="0">-</td>')
+        rows.append(f'<tr data-id="{_e(photo_id)}">{"".join(cells)}</tr>')
+    return ('<div class="wide"><table class="sortable" id="gallery"><thead><tr>'
+            + "".join(header) + "</tr></thead><tbody>\n" + "\n".join(rows)
+            + "\n</tbody></table></div>")
+
+
+def _photo_cell(photo_id: str, record: Any, show_photos: str, thumb_px: int) -> str:
+    caption = f'<br><span class="small">{_e(Path(photo_id).name)}</span>'
+    if record is None or show_photos == "none":
+        return '<div class="placeholder">no photo</div>' + caption
+    license_code = record.get("license") if hasattr(record, "get") else None
+    try:
+        license_code = int(license_code)
+    except (TypeError, ValueError):
+        license_code = None
+    if show_photos == "open" and license_code not in OPEN_LICENSES:
+        return '<div class="placeholder">not shown<br>(all rights reserved)</div>' + caption
+    uri = _thumbnail(str(record["image"]), thumb_px)
+    if uri is None:
+        return '<div class="placeholder">unreadable</div>' + caption
+    credit = ""
+    if show_photos == "open":
+        credit = (f'<br><span class="small">by {_e(record.get("author", "?"))}, '
+                  f"{_e(OPEN_LICENSES[license_code])}</span>")
+    return f'<img class="thumb" alt="{_e(photo_id)}" src="{uri}">' + caption + credit
+
+
+# -- explanation figures of a run ------------------------------------------------
+def select_photos(result: Any, n: int | None, method: str | None = None) -> np.ndarray:
+    """Test photo positions spread over the error range of ``method``.
+
+    ``n`` photos at evenly spaced ranks of the method's error (best, worst
+    and between); all photos when ``n`` is None or not smaller than the set.
+    """
+    method = method or _main_method(result)
+    errors = result.predictions[method]["error_km"].to_numpy()
+    if n is None or n >= errors.size:
+        return np.arange(errors.size)
+    order = np.argsort(errors, kind="stable")
+    return np.sort(order[np.unique(np.round(np.linspace(0, errors.size - 1, max(int(n), 1)))
+                                   .astype(np.int64))])
+
+
+def rebuild_locators(
+    result: Any,
+    methods: Sequence[str] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = ".cache",
+    jobs: int = 1,
+    progress: bool = False,
+) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
+    """The locators of a run, rebuilt from its feature cache with the settings it chose.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The run.
+    methods : sequence of str, optional
+        Rows to rebuild (default: every im2gps and PlaNet row of the run).
+    data_dir, cache_dir : str or Path, optional
+        As for :func:`~im2gps.benchmark.run_benchmark`; the run's database
+        index and test descriptors are read from ``cache_dir`` (and rebuilt
+        there if missing).
+    jobs : int, optional
+        Processes for any feature extraction that is not cached.
+    progress : bool, optional
+        Progress bars.
+
+    Returns
+    -------
+    test : PhotoCollection
+        The test photos, in the run's order.
+    locators : dict of str to Im2GPS or PlaNet
+        Fitted locators by row name; each locates raw photos too (PlaNet
+        carries the index's CNN extractor; it is retrained with its seed).
+    matrices : dict of str to numpy.ndarray
+        The test photos' descriptors (NaN rows for photos that failed).
+    """
+    from im2gps import benchmark as bench
+    from im2gps import datasets
+
+    rows = list(result.reports)
+    methods = [m for m in (methods or rows)
+               if m in rows and (m == "planet" or m.startswith("im2gps"))]
+    test = datasets.load(result.test, data_dir)
+    if test.ids != result.predictions[rows[0]]["id"].astype(str).tolist():
+        raise ValueError(f"{result.test}: the test photos differ from the run's")
+    database = datasets.load(result.database, data_dir)
+    # The run's own (private) cache helpers: the same index and descriptors it used.
+    index = bench.database_index(database, bench.needed_features(rows), Path(cache_dir),
+                                  jobs, progress)
+    matrices, _ = bench.query_features(test, index, Path(cache_dir), jobs, progress)
+    locators: dict[str, Any] = {}
+    for method in methods:
+        if method == "planet":
+            from im2gps.planet import PlaNet
+
+            groups = index.photos["author"] if "author" in index.photos else None
+            coords = index.coords
+            model = PlaNet(**result.settings["planet"]).fit(
+                np.asarray(index.features("cnn")), coords[:, 0], coords[:, 1], groups=groups)
+            model.extractor_ = index.extractors["cnn"]
+            locators[method] = model
+        else:
+            locators[method] = bench.im2gps_locator(method, index, result.settings)
+    return test, locators, matrices
+
+
+def benchmark_explanations(
+    result: Any,
+    out: str | os.PathLike,
+    photos: Sequence[int] | np.ndarray | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = ".cache",
+    jobs: int = 1,
+    n_thumbnails: int = 8,
+    fmt: str = "jpg",
+    progress: bool = False,
+) -> dict[str, list[tuple[str, Path]]]:
+    """Explanation figures of a run's locators for some test photos.
+
+    The locators are rebuilt by :func:`rebuild_locators`; im2gps rows give
+    neighbour figures (:func:`~im2gps.explain.explain_neighbours`), the
+    PlaNet row probability maps (:func:`~im2gps.explain.planet_probability_map`).
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        The run.
+    out : str or Path
+        Folder for the figures (``<method>/<photo>.<fmt>``).
+    photos : array_like of int, optional
+        Test photo positions (default: all).
+    methods : sequence of str, optional
+        Rows to explain (default: every im2gps and PlaNet row of the run).
+    data_dir, cache_dir : str or Path, optional
+        As for the run.
+    jobs : int, optional
+        Processes for any feature extraction that is not cached.
+    n_thumbnails : int, optional
+        Neighbour thumbnails per figure.
+    fmt : str, optional
+        Image format of the figures (``"jpg"`` keeps reports small).
+    progress : bool, optional
+        Progress bars.
+
+    Returns
+    -------
+    dict of str to list of (str, Path)
+        Test photo id -> (caption, figure file), ready for :func:`write_report`.
+    """
+    from im2gps.explain import explain_neighbours, planet_probability_map
+
+    rows = list(result.reports)
+    methods = [m for m in (methods or rows)
+               if m in rows and (m == "planet" or m.startswith("im2gps"))]
+    n = len(result.predictions[rows[0]])
+    positions = np.arange(n) if photos is None else np.asarray(photos, np.int64)
+    figures: dict[str, list[tuple[str, Path]]] = {}
+    if not methods or positions.size == 0:
+        return figures
+    test, locators, matrices = rebuild_locators(result, methods, data_dir=data_dir,
+                                                cache_dir=cache_dir, jobs=jobs,
+                                                progress=progress)
+    out = Path(out)
+    truth = test.coords
+    for method, locator in locators.items():
+        if method == "planet":
+            predictions = locator.predict_embeddings(matrices["cnn"][positions])
+        else:
+            predictions = locator.predict_features(
+                {name: matrices[name][positions] for name in locator.index_.feature_names})
+        for j, i in enumerate(positions.tolist()):
+            if predictions.failed[j]:
+                continue
+            photo_id = test.ids[i]
+            target = out / method / f"{photo_id.replace('/', '_')}.{fmt}"
+            if method == "planet":
+                record = planet_probability_map(locator, predictions.cell_probs[j], target,
+                                                truth=tuple(truth[i]), dpi=70)
+                caption = "planet: probability of each cell"
+            else:
+                record = explain_neighbours(locator, test.paths[i], target,
+                                            predictions=predictions, row=j,
+                                            n_thumbnails=n_thumbnails, truth=tuple(truth[i]),
+                                            dpi=70)
+                caption = f"{method}: nearest neighbours and their vote"
+            record["figure"].clear()
+            figures.setdefault(photo_id, []).append((caption, Path(record["path"])))
+    return figures
+
+
+def report_benchmark(
+    result: Any,
+    path: str | os.PathLike,
+    explain: int | None = 24,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = ".cache",
+    jobs: int = 1,
+    show_photos: str = "all",
+) -> Path:
+    """:func:`write_report` with explanation figures for ``explain`` photos.
+
+    The photos are spread over the error range of the main method
+    (:func:`select_photos`); ``explain=None`` explains every photo, ``0`` none.
+    """
+    with tempfile.TemporaryDirectory(prefix="im2gps-explain-") as tmp:
+        figures = {}
+        if explain is None or explain > 0:
+            figures = benchmark_explanations(result, tmp, select_photos(result, explain),
+                                             data_dir=data_dir, cache_dir=cache_dir, jobs=jobs)
+        return write_report(result, path, explanations=figures, data_dir=data_dir,
+                            show_photos=show_photos)
