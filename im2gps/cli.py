@@ -54,7 +54,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     index = build_index(
         args.photos, args.out, features=args.features, index_type=args.index_type,
         jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
-        overwrite=args.overwrite, progress=not args.no_progress,
+        overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
+        search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
     )
     info = index.info()
     if args.json:
@@ -90,7 +91,8 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from im2gps.locator import Im2GPS
 
     locator = Im2GPS.load(args.index)
-    params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km}
+    params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
+              "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
     locator.set_params(**{key: value for key, value in params.items() if value is not None})
     predictions = locator.predict(args.images)
     places = nearest_place(predictions.lat, predictions.lon)
@@ -247,8 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--features", default="tiny,color,texton,gist,lines",
                        help="comma-separated features (default: %(default)s)")
     build.add_argument("--index-type", default="Flat",
-                       help="FAISS factory string (default: %(default)s, exact search)")
+                       help="FAISS factory string (default: %(default)s, exact search; e.g. "
+                            "OPQ64_256,IVF4096,PQ64 or HNSW32 for a compressed or graph "
+                            "index, trained on a sample)")
     build.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    build.add_argument("--scheduler", metavar="ADDRESS",
+                       help="extract features on this Dask cluster (e.g. tcp://host:8786; "
+                            "needs the dask extra) instead of local processes; the workers "
+                            "must be able to read the photo paths")
+    build.add_argument("--nprobe", type=int,
+                       help="default inverted lists visited per query (IVF index types)")
+    build.add_argument("--ef-search", type=int,
+                       help="default search beam width (HNSW index types)")
+    build.add_argument("--rerank", type=int, metavar="N",
+                       help="by default, re-rank a short list of N candidates with exact "
+                            "distances read from the feature files (compressed index types)")
     build.add_argument("--fit-sample", type=int, default=200,
                        help="photos sampled to learn textons (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -269,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--k", type=int, help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
     locate.add_argument("--bandwidth-km", type=float, help="mean-shift bandwidth in km")
+    locate.add_argument("--nprobe", type=int,
+                        help="inverted lists visited per query (IVF indexes; default: the "
+                             "index's setting)")
+    locate.add_argument("--ef-search", type=int,
+                        help="search beam width (HNSW indexes; default: the index's setting)")
+    locate.add_argument("--rerank", type=int, metavar="N",
+                        help="re-rank a short list of N candidates with exact distances "
+                             "(0: off; default: the index's setting)")
     locate.add_argument("--clusters", type=int, default=5, help="clusters to show (default 5)")
     locate.add_argument("--neighbors", type=int, default=10,
                         help="nearest database photos to show (default 10)")

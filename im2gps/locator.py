@@ -91,6 +91,10 @@ class Im2GPS:
         Per-feature weights of the combined distance when building.
     index_type : str, optional
         FAISS factory string when building (``"Flat"``: exact).
+    nprobe, ef_search, rerank : int, optional
+        Query settings of a compressed index (see :meth:`GeoIndex.search`):
+        inverted lists visited, HNSW beam width, length of the short list
+        re-ranked with exact distances. None: the index's own settings.
     jobs : int, optional
         Processes for feature extraction when building.
     progress : bool, optional
@@ -113,6 +117,9 @@ class Im2GPS:
         density_km: float = 200.0,
         feature_weights: Mapping[str, float] | None = None,
         index_type: str = "Flat",
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        rerank: int | None = None,
         jobs: int = 1,
         progress: bool = False,
     ) -> None:
@@ -125,6 +132,9 @@ class Im2GPS:
         self.density_km = density_km
         self.feature_weights = feature_weights
         self.index_type = index_type
+        self.nprobe = nprobe
+        self.ef_search = ef_search
+        self.rerank = rerank
         self.jobs = jobs
         self.progress = progress
 
@@ -144,6 +154,9 @@ class Im2GPS:
             "density_km": self.density_km,
             "feature_weights": dict(self.feature_weights or {}),
             "index_type": self.index_type,
+            "nprobe": self.nprobe,
+            "ef_search": self.ef_search,
+            "rerank": self.rerank,
             "jobs": self.jobs,
             "progress": self.progress,
         }
@@ -205,7 +218,7 @@ class Im2GPS:
     def kneighbors(self, matrices: dict[str, np.ndarray], k: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Feature distances and database rows of the ``k`` nearest photos."""
-        return self._fitted().search(matrices, k or self.k)
+        return self._fitted().search(matrices, k or self.k, **self._search_settings())
 
     def predict(self, images: Sequence[np.ndarray | str | os.PathLike]) -> Predictions:
         """Locate photos given as RGB arrays or image paths.
@@ -244,9 +257,12 @@ class Im2GPS:
         dist = np.full((n, k), np.nan, np.float32)
         if ok.any():
             d, i = index.search({name: np.ascontiguousarray(matrices[name][ok])
-                                 for name in index.feature_names}, k)
+                                 for name in index.feature_names}, k, **self._search_settings())
             dist[ok], ids[ok] = d, i
         return self.vote_on(ids, dist)
+
+    def _search_settings(self) -> dict[str, int | None]:
+        return {"nprobe": self.nprobe, "ef_search": self.ef_search, "rerank": self.rerank}
 
     def vote_on(self, ids: np.ndarray, dist: np.ndarray) -> Predictions:
         """Vote with given neighbours (database rows, -1 for none) and distances."""

@@ -5,6 +5,17 @@ FAISS, checkpointing the extraction in ``<out>.partial/`` so that running the
 same build again after an interruption resumes it, and writing the final
 directory under a temporary name that is renamed to ``out`` only when
 complete: there is never a half-written index under the final name.
+
+Nothing needs the whole database in memory: the features are assembled from
+the checkpoints into memory-mapped ``.npy`` files inside the unfinished
+directory, the per-feature scales are measured by streaming them through
+FAISS, a compressed FAISS index is trained on a seeded sample, and the
+combined vectors are computed and added chunk by chunk. Only an exact
+(``Flat``) index keeps every vector in memory, by definition; a compressed
+one (``--index-type "OPQ64_256,IVF4096,PQ64"``, see :mod:`im2gps.index.ann`)
+holds a few dozen bytes per photo. The feature extraction itself runs in
+local processes or, with ``scheduler``, on a Dask cluster
+(:mod:`im2gps.index.cluster`).
 """
 
 from __future__ import annotations
@@ -17,17 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import faiss
-import numpy as np
 import pandas as pd
 
 import im2gps
 from im2gps.features import CLASSICAL, FeatureExtractor, create, load_extractor
-from im2gps.index.combine import combine, median_nn_distance
+from im2gps.index import ann
+from im2gps.index.ann import make_faiss_index
+from im2gps.index.combine import combine, combined_chunks, median_nn_distance
 from im2gps.index.extract import extract_features, fit_extractors
 from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, sha256_file
 from im2gps.photos import PhotoCollection
 
-__all__ = ["build_index", "make_extractors", "make_faiss_index"]
+__all__ = ["build_index", "faiss_over_features", "make_extractors", "make_faiss_index"]
 
 
 def make_extractors(
@@ -41,33 +53,6 @@ def make_extractors(
     if not features:
         raise ValueError("no features chosen")
     return {name: create(name, **dict(params)) for name, params in features.items()}
-
-
-def make_faiss_index(vectors: np.ndarray, factory: str = "Flat", seed: int = 0,
-                     max_train: int = 200_000):
-    """A FAISS L2 index over ``vectors`` from a factory string, trained on a sample.
-
-    Parameters
-    ----------
-    vectors : numpy.ndarray
-        ``(n, d)`` float32 combined vectors.
-    factory : str, optional
-        FAISS index factory string (``"Flat"`` is exact; e.g. ``"IVF256,PQ32"``,
-        ``"HNSW32"``, ``"PCA128,IVF1024,PQ32"`` compress).
-    seed : int, optional
-        Seed of the training sample.
-    max_train : int, optional
-        At most this many vectors train the index.
-    """
-    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_L2)
-    if not index.is_trained:
-        sample = vectors
-        if len(vectors) > max_train:
-            rows = np.random.default_rng(seed).choice(len(vectors), max_train, replace=False)
-            sample = vectors[np.sort(rows)]
-        index.train(np.ascontiguousarray(sample))
-    index.add(vectors)
-    return index
 
 
 def _resumed_extractors(extractors: dict[str, FeatureExtractor], work: Path) -> None:
@@ -91,6 +76,10 @@ def build_index(
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = True,
+    scheduler: Any = None,
+    search: Mapping[str, int] | None = None,
+    max_train: int = 200_000,
+    chunk_rows: int | None = None,
 ) -> GeoIndex:
     """Build an index directory of geotagged photos.
 
@@ -106,9 +95,11 @@ def build_index(
     weights : mapping of str to float, optional
         Per-feature weights of the combined distance (default 1 each).
     index_type : str, optional
-        FAISS factory string; ``"Flat"`` (exact) by default.
+        FAISS factory string; ``"Flat"`` (exact) by default, or a compressed
+        index such as ``"OPQ64_256,IVF4096,PQ64"``, ``"IVF1024,PQ59"`` or
+        ``"HNSW32"`` (see :mod:`im2gps.index.ann`), trained on a seeded sample.
     jobs : int, optional
-        Worker processes for feature extraction.
+        Worker processes for feature extraction (ignored with ``scheduler``).
     fit_sample : int, optional
         Photos sampled (seeded) to fit learned features such as textons.
     seed : int, optional
@@ -117,6 +108,17 @@ def build_index(
         Replace an existing index at ``out``.
     progress : bool, optional
         Show progress bars.
+    scheduler : str or distributed.Client, optional
+        Extract features on this Dask cluster (address or client) instead
+        of local processes; the index is the same.
+    search : mapping of str to int, optional
+        Default query settings stored with the index: ``nprobe``,
+        ``ef_search``, ``rerank`` (short-list length re-ranked exactly).
+    max_train : int, optional
+        At most this many photos (a seeded sample) train a compressed index.
+    chunk_rows : int, optional
+        Photos per chunk when measuring scales and adding vectors (default:
+        about 256 MiB per chunk).
 
     Returns
     -------
@@ -131,32 +133,36 @@ def build_index(
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in collection.skipped[:3])
         raise ValueError(f"{collection.source}: no usable photos "
                          f"({len(collection.skipped)} skipped, e.g. {reasons})")
+    search = ann.search_settings(search)
     work = out.with_name(out.name + ".partial")
     extractors = make_extractors(features)
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
+    _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
     _resumed_extractors(extractors, work)
     fit_extractors(extractors, collection, sample_size=fit_sample, seed=seed)
-    feature_set = extract_features(collection, extractors, work, jobs=jobs, progress=progress)
+    # The unfinished directory lives in the work folder and is renamed to `out` when
+    # complete; whatever an interrupted run left of it is redone.
+    tmp = work / "index"
+    shutil.rmtree(tmp, ignore_errors=True)
+    feature_set = extract_features(collection, extractors, work, jobs=jobs, progress=progress,
+                                   scheduler=scheduler, into=tmp / "features")
     if not feature_set.ok.any():
         raise ValueError(f"{collection.source}: no photo could be decoded")
     table = collection.table[feature_set.ok].reset_index(drop=True)
-    matrices = feature_set.matrices
+    matrices = feature_set.matrices  # memory-mapped from tmp/features
 
-    scales = {name: median_nn_distance(ex.to_l2(matrices[name]), seed=seed)
+    scales = {name: median_nn_distance(matrices[name], seed=seed, transform=ex.to_l2,
+                                       chunk_rows=chunk_rows)
               for name, ex in extractors.items()}
-    vectors = combine(matrices, extractors, scales, weights)
-    faiss_index = make_faiss_index(vectors, index_type, seed=seed)
+    faiss_index, trained_bytes = faiss_over_features(
+        matrices, extractors, scales, weights, index_type, seed=seed, max_train=max_train,
+        chunk_rows=chunk_rows)
+    skipped = collection.skipped + feature_set.skipped
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "features").mkdir(parents=True)
-    for name, extractor in extractors.items():
+    for extractor in extractors.values():
         extractor.save(tmp / "extractors")
-        np.save(tmp / "features" / f"{name}.npy", matrices[name], allow_pickle=False)
     table.to_parquet(tmp / "photos.parquet", index=False)
     faiss.write_index(faiss_index, str(tmp / "faiss.index"))
-    skipped = collection.skipped + feature_set.skipped
     pd.DataFrame([vars(s) for s in skipped], columns=["path", "reason"]).to_csv(
         tmp / "skipped.csv", index=False)
 
@@ -176,7 +182,8 @@ def build_index(
         "counts": {"photos": len(table), "skipped": len(skipped)},
         "features": feature_records,
         "combined_dim": offset,
-        "index": {"factory": index_type, "metric": "L2", "ntotal": int(faiss_index.ntotal)},
+        "index": {"factory": index_type, "metric": "L2", "ntotal": int(faiss_index.ntotal),
+                  "trained_bytes": trained_bytes, "search": search},
         "seed": seed,
         "files": {p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p),
                                                   "bytes": p.stat().st_size} for p in files},
@@ -192,3 +199,63 @@ def build_index(
         os.rename(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
     return GeoIndex.load(out, verify=False)
+
+
+def faiss_over_features(
+    matrices: Mapping[str, Any],
+    extractors: Mapping[str, FeatureExtractor],
+    scales: Mapping[str, float],
+    weights: Mapping[str, float],
+    index_type: str = "Flat",
+    seed: int = 0,
+    max_train: int = 200_000,
+    chunk_rows: int | None = None,
+) -> tuple[Any, int]:
+    """A FAISS index over the combined vectors of (memory-mapped) feature matrices.
+
+    The index is trained on the combined vectors of a seeded sample of rows,
+    then filled chunk by chunk: at most one chunk of combined vectors (plus
+    the training sample) is in memory at a time.
+
+    Parameters
+    ----------
+    matrices : mapping of str to numpy.ndarray
+        Raw ``(n, dim_f)`` descriptors per feature, e.g. memory-mapped ``.npy`` files.
+    extractors, scales, weights
+        As for :func:`im2gps.index.combine.combine`.
+    index_type : str, optional
+        FAISS factory string.
+    seed : int, optional
+        Seed of the training sample.
+    max_train : int, optional
+        At most this many rows train the index.
+    chunk_rows : int, optional
+        Rows per chunk added (default: about 256 MiB of combined vectors).
+
+    Returns
+    -------
+    index : faiss.Index
+        The filled index (row ``i`` is FAISS id ``i``).
+    trained_bytes : int
+        Serialised size of the trained, still empty index (the fixed part of
+        its memory).
+    """
+    n = len(next(iter(matrices.values())))
+    dim = sum(ex.dim for ex in extractors.values())
+    rows = ann.training_rows(n, max_train, seed)
+    index = ann.train_faiss_index(index_type, dim, lambda: combine(
+        {name: m[rows] for name, m in matrices.items()}, extractors, scales, weights))
+    trained_bytes = int(faiss.serialize_index(index).size)
+    ann.add_chunks(index, combined_chunks(matrices, extractors, scales, weights,
+                                          chunk_rows=chunk_rows))
+    return index, trained_bytes
+
+
+def _check_factory(factory: str, dim: int, search: Mapping[str, int]) -> None:
+    """Refuse a bad factory string or query setting before any photo is read."""
+    try:
+        probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
+    except RuntimeError as err:
+        raise ValueError(f"--index-type {factory!r}: FAISS cannot make this index "
+                         f"({ann._faiss_message(err)})") from None
+    ann.search_parameters(probe, nprobe=search.get("nprobe"), ef_search=search.get("ef_search"))

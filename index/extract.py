@@ -9,7 +9,14 @@ gives the same matrices as an uninterrupted one. Photos that cannot be decoded
 are skipped and reported with their reason; they never abort the run.
 
 The extractors, with what ``fit`` learned, are saved in the work folder first
-and re-created from there by each worker process.
+and re-created from there by each worker process. With ``scheduler`` the
+chunks run on a Dask cluster instead (:mod:`im2gps.index.cluster`); the
+driver still commits every finished chunk, so checkpoints, resumption and the
+matrices are the same as for a local run.
+
+The committed chunks are assembled either in memory or, with ``into``,
+straight into one ``.npy`` file per feature, written one chunk at a time and
+returned memory-mapped, so a collection larger than memory can be extracted.
 """
 
 from __future__ import annotations
@@ -18,18 +25,20 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from im2gps.features import FeatureExtractor, load_extractor
 from im2gps.photos import PhotoCollection, PhotoError, Skipped, load_image
 
-__all__ = ["FeatureSet", "extract_features", "fit_extractors", "write_atomic"]
+__all__ = ["FeatureSet", "extract_chunk", "extract_features", "fit_extractors",
+           "single_thread", "write_atomic"]
 
 #: Photos per checkpointed chunk.
 CHUNK_SIZE = 32
@@ -99,24 +108,35 @@ def fit_extractors(
 _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
 
 
+def single_thread(extractors: Mapping[str, FeatureExtractor] | None = None) -> None:
+    """One thread per worker for OpenCV, FAISS and the CNN: parallelism comes from the workers."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+    import faiss
+
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)
+    for extractor in (extractors or {}).values():
+        if getattr(extractor, "threads", 1) is None:  # the CNN's torch threads
+            extractor.threads = 1
+
+
 def _init_worker(state_dir: str, names: list[str], pooled: bool = True) -> None:
     if pooled:
-        # One thread per worker process: parallelism comes from the processes.
-        os.environ["OMP_NUM_THREADS"] = "1"
-        import cv2
-        import faiss
-
-        cv2.setNumThreads(1)
-        faiss.omp_set_num_threads(1)
+        single_thread()
     _WORKER_EXTRACTORS.clear()
     for name in names:
-        extractor = load_extractor(state_dir, name)
-        if pooled and getattr(extractor, "threads", 1) is None:  # the CNN's torch threads
-            extractor.threads = 1
-        _WORKER_EXTRACTORS[name] = extractor
+        _WORKER_EXTRACTORS[name] = load_extractor(state_dir, name)
+    if pooled:
+        single_thread(_WORKER_EXTRACTORS)
 
 
 def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
+    return extract_chunk(_WORKER_EXTRACTORS, paths)
+
+
+def extract_chunk(extractors: Mapping[str, FeatureExtractor], paths: Sequence[str]
+                  ) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
     """Decode a chunk of photos, then run each extractor on the whole batch.
 
     Batches let the CNN run one forward pass per chunk. Should an extractor
@@ -133,18 +153,18 @@ def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool],
             skipped.append([err.path, err.reason])
     try:
         matrices = {name: ex.transform(images).astype(np.float32, copy=False)
-                    for name, ex in _WORKER_EXTRACTORS.items()}
+                    for name, ex in extractors.items()}
         return matrices, ok, skipped
     except Exception:  # noqa: BLE001 - find the photos that fail, one by one
         pass
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in _WORKER_EXTRACTORS}
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in extractors}
     decoded = iter(images)
     for i, path in enumerate(paths):
         if not ok[i]:
             continue
         image = next(decoded)
         try:
-            vectors = {name: ex(image) for name, ex in _WORKER_EXTRACTORS.items()}
+            vectors = {name: ex(image) for name, ex in extractors.items()}
         except Exception as err:  # noqa: BLE001 - any extractor failure skips that photo
             ok[i] = False
             skipped.append([path, f"feature extraction failed: {type(err).__name__}: {err}"])
@@ -153,7 +173,7 @@ def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool],
             rows[name].append(vector)
     matrices = {
         name: np.stack(v).astype(np.float32) if v else
-        np.zeros((0, _WORKER_EXTRACTORS[name].dim), np.float32)
+        np.zeros((0, extractors[name].dim), np.float32)
         for name, v in rows.items()
     }
     return matrices, ok, skipped
@@ -175,7 +195,8 @@ def extract_features(
     jobs: int = 1,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
-    scheduler=None,
+    scheduler: Any = None,
+    into: str | os.PathLike | None = None,
 ) -> FeatureSet:
     """Extract every feature of every photo, resuming from ``work_dir``.
 
@@ -194,8 +215,16 @@ def extract_features(
         Photos per checkpointed chunk.
     progress : bool, optional
         Show a progress bar.
-    scheduler : object, optional
-        Reserved for distributed extraction.
+    scheduler : str or distributed.Client, optional
+        Run the chunks on this Dask cluster (a scheduler address such as
+        ``"tcp://10.0.0.5:8786"``, or a client) instead of local processes;
+        ``jobs`` is then ignored. The workers must be able to read the
+        photos' paths (e.g. a shared file system). See
+        :mod:`im2gps.index.cluster`.
+    into : str or Path, optional
+        Folder for one ``<feature>.npy`` per feature, filled one chunk at a
+        time; the matrices are then returned memory-mapped (read-only)
+        instead of in memory.
 
     Returns
     -------
@@ -234,7 +263,15 @@ def extract_features(
         min(chunk_size, len(paths) - starts[i]) for i in todo), unit="photo",
         desc="features", disable=not progress)
     chunk_paths = {i: paths[starts[i]: starts[i] + chunk_size] for i in todo}
-    if jobs <= 1 or len(todo) <= 1:
+    if scheduler is not None and todo:
+        from im2gps.index.cluster import extract_on_dask
+
+        def done(i: int, result) -> None:
+            commit(i, result)
+            bar.update(len(chunk_paths[i]))
+
+        extract_on_dask(scheduler, extractors, chunk_paths, done, key=fingerprint)
+    elif jobs <= 1 or len(todo) <= 1:
         _init_worker(str(state_dir), names, pooled=False)
         for i in todo:
             commit(i, _extract_chunk(chunk_paths[i]))
@@ -251,19 +288,43 @@ def extract_features(
                 commit(i, future.result())
                 bar.update(len(chunk_paths[i]))
     bar.close()
-    return _assemble(work, len(starts), names)
+    return _assemble(work, len(starts), names, into=into)
 
 
-def _assemble(work: Path, n_chunks: int, names: list[str]) -> FeatureSet:
+def _assemble(work: Path, n_chunks: int, names: list[str],
+              into: str | os.PathLike | None = None) -> FeatureSet:
+    """Gather the committed chunks, in memory or into memory-mapped ``.npy`` files."""
     ok: list[bool] = []
     skipped: list[Skipped] = []
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for i in range(n_chunks):
-        record = json.loads((work / "chunks" / f"{i:06d}.json").read_text())
+    records = [json.loads((work / "chunks" / f"{i:06d}.json").read_text())
+               for i in range(n_chunks)]
+    for record in records:
         ok.extend(record["ok"])
         skipped.extend(Skipped(p, r) for p, r in record["skipped"])
-        for name in names:
-            parts[name].append(np.load(work / "chunks" / f"{i:06d}.{name}.npy"))
-    matrices = {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32)
-                for name, p in parts.items()}
-    return FeatureSet(matrices, np.asarray(ok, dtype=bool), skipped)
+    ok_array = np.asarray(ok, dtype=bool)
+
+    def chunk(i: int, name: str) -> np.ndarray:
+        return np.load(work / "chunks" / f"{i:06d}.{name}.npy", allow_pickle=False)
+
+    if into is None:
+        matrices = {name: np.concatenate([chunk(i, name) for i in range(n_chunks)])
+                    if n_chunks else np.zeros((0, 0), np.float32) for name in names}
+        return FeatureSet(matrices, ok_array, skipped)
+    folder = Path(into)
+    folder.mkdir(parents=True, exist_ok=True)
+    matrices = {}
+    for name in names:
+        # the width comes from the first chunk's file header (mmap reads no data)
+        dim = np.load(work / "chunks" / f"000000.{name}.npy", mmap_mode="r").shape[1] \
+            if n_chunks else 0
+        target = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+",
+                                           dtype=np.float32, shape=(int(ok_array.sum()), dim))
+        row = 0
+        for i in range(n_chunks):
+            part = chunk(i, name)
+            target[row:row + len(part)] = part
+            row += len(part)
+        target.flush()
+        del target
+        matrices[name] = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    return FeatureSet(matrices, ok_array, skipped)

@@ -1,0 +1,401 @@
+"""FAISS indexes at scale: any factory string, trained on a sample, filled chunk by chunk.
+
+The exact index (``"Flat"``) holds every combined vector in memory: 11 kB per
+photo for the five classical features. Beyond a few million photos a
+compressed index is needed; any FAISS factory string works, e.g.
+``"IVF4096,PQ64"`` (inverted lists of product-quantised codes),
+``"OPQ64,IVF4096,PQ64"`` (with a learned rotation), ``"PCA256,IVF4096,PQ64"``
+(with PCA reduction first) or ``"HNSW32"`` (a graph). This module
+
+* trains an index on a seeded sample of the database (:func:`train_faiss_index`)
+  and adds the vectors chunk by chunk (:func:`add_chunks`), so the database
+  never has to sit in memory twice, or at all;
+* passes the query settings ``nprobe`` (inverted lists visited) and
+  ``efSearch`` (HNSW beam width) to FAISS wherever they sit in the index, per
+  search call, without changing the index (:func:`search_parameters`);
+* re-ranks a short list of candidates with exact distances
+  (:func:`rerank`), computed from vectors the caller reads, e.g. from the
+  memory-mapped feature files of an index directory, which is how a
+  compressed index recovers the exact top-k;
+* measures memory: the fixed bytes of the trained, empty index (PCA matrix,
+  codebooks, coarse centroids) and the bytes each added photo costs
+  (:func:`index_bytes`).
+
+References
+----------
+.. [1] H. Jegou, M. Douze and C. Schmid, "Product quantization for nearest
+   neighbor search", IEEE TPAMI 33(1), 2011.
+.. [2] T. Ge, K. He, Q. Ke and J. Sun, "Optimized product quantization",
+   IEEE TPAMI 36(4), 2014.
+.. [3] Y. A. Malkov and D. A. Yashunin, "Efficient and robust approximate
+   nearest neighbor search using hierarchical navigable small world graphs",
+   IEEE TPAMI 42(4), 2020.
+.. [4] J. Johnson, M. Douze and H. Jegou, "Billion-scale similarity search
+   with GPUs", IEEE Trans. Big Data, 2019 (FAISS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faiss
+import numpy as np
+
+__all__ = [
+    "SEARCH_PARAMS",
+    "add_chunks",
+    "index_bytes",
+    "make_faiss_index",
+    "rerank",
+    "search",
+    "search_parameters",
+    "search_settings",
+    "train_faiss_index",
+    "training_rows",
+]
+
+#: Query settings this package passes to FAISS, by our name -> FAISS's name.
+SEARCH_PARAMS = {"nprobe": "nprobe", "ef_search": "efSearch"}
+
+
+def training_rows(n: int, max_train: int, seed: int = 0) -> np.ndarray:
+    """Sorted row numbers of the seeded training sample (all rows if ``n <= max_train``)."""
+    if n <= max_train:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_train, replace=False))
+
+
+def train_faiss_index(factory: str, dim: int,
+                      sample: np.ndarray | Callable[[], np.ndarray] | None = None) -> Any:
+    """An empty FAISS L2 index from a factory string, trained on ``sample`` if it needs it.
+
+    Parameters
+    ----------
+    factory : str
+        FAISS index factory string (``"Flat"``, ``"IVF4096,PQ64"``, ``"HNSW32"``, ...).
+    dim : int
+        Dimension of the vectors.
+    sample : numpy.ndarray or callable, optional
+        ``(m, dim)`` float32 training vectors, or a function returning them
+        (called only if the index needs training); needed unless it needs none.
+
+    Returns
+    -------
+    faiss.Index
+
+    Raises
+    ------
+    ValueError
+        A factory string FAISS does not understand, or a sample too small to train it.
+    """
+    try:
+        index = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
+    except RuntimeError as err:
+        raise ValueError(f"FAISS cannot make an index from {factory!r}: "
+                         f"{_faiss_message(err)}") from None
+    _no_polysemous_training(index)
+    if not index.is_trained:
+        if callable(sample):
+            sample = sample()
+        if sample is None or len(sample) == 0:
+            raise ValueError(f"index {factory!r} must be trained, and no training sample given")
+        try:
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        except RuntimeError as err:
+            raise ValueError(f"cannot train {factory!r} on {len(sample)} vectors: "
+                             f"{_faiss_message(err)}") from None
+    return index
+
+
+def _no_polysemous_training(index: Any) -> None:
+    """Skip FAISS's polysemous training of PQ codes, on by default in factory strings.
+
+    It only reorders each sub-quantizer's centroids so that Hamming distances
+    between codes mimic real ones, which helps only a polysemous search
+    (``polysemous_ht``), never used here; the distances, hence the results,
+    are the same. It is costly: 47 s of the 48 s it takes to train ``PQ59`` on
+    1,721 vectors of 2,773 dimensions.
+    """
+    level = faiss.downcast_index(index)
+    while level is not None:
+        if hasattr(level, "do_polysemous_training"):
+            level.do_polysemous_training = False
+        inner = None
+        for name in ("index", "base_index", "storage"):
+            inner = getattr(level, name, None)
+            if inner is not None:
+                break
+        level = faiss.downcast_index(inner) if inner is not None else None
+
+
+def add_chunks(index: Any, chunks: Iterable[np.ndarray]) -> Any:
+    """Add vectors to ``index`` one chunk at a time (ids follow the order of the chunks)."""
+    for chunk in chunks:
+        if len(chunk):
+            index.add(np.ascontiguousarray(chunk, dtype=np.float32))
+    return index
+
+
+def make_faiss_index(vectors: np.ndarray, factory: str = "Flat", seed: int = 0,
+                     max_train: int = 200_000) -> Any:
+    """A FAISS L2 index over in-memory ``vectors``, trained on a seeded sample.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        ``(n, d)`` float32 combined vectors.
+    factory : str, optional
+        FAISS index factory string (``"Flat"`` is exact; e.g. ``"IVF256,PQ32"``,
+        ``"HNSW32"``, ``"PCA128,IVF1024,PQ32"`` compress).
+    seed : int, optional
+        Seed of the training sample.
+    max_train : int, optional
+        At most this many vectors train the index.
+    """
+    index = train_faiss_index(factory, vectors.shape[1],
+                              lambda: vectors[training_rows(len(vectors), max_train, seed)])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def search_parameters(index: Any, nprobe: int | None = None, ef_search: int | None = None
+                      ) -> tuple[Any, list[Any]]:
+    """FAISS per-call search parameters carrying ``nprobe`` / ``efSearch`` to where they apply.
+
+    Parameters
+    ----------
+    index : faiss.Index
+        Any index; the IVF or HNSW level is found inside pre-transforms (PCA,
+        OPQ) and refinement wrappers.
+    nprobe : int, optional
+        Inverted lists visited per query (IVF indexes).
+    ef_search : int, optional
+        Beam width of the graph search (HNSW indexes).
+
+    Returns
+    -------
+    params : faiss.SearchParameters or None
+        To pass as ``index.search(x, k, params=params)``; None where no setting is given.
+    keep : list
+        The nested parameter objects; keep it alive while ``params`` is used
+        (FAISS holds bare pointers to them).
+
+    Raises
+    ------
+    ValueError
+        A setting that this kind of index does not have, or a value below 1.
+    """
+    given = {name: value for name, value in (("nprobe", nprobe), ("ef_search", ef_search))
+             if value is not None}
+    for name, value in given.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if not given:
+        return None, []
+    keep: list[Any] = []
+    used: set[str] = set()
+
+    def build(level: Any) -> Any:
+        level = faiss.downcast_index(level)
+        inner = None
+        if isinstance(level, faiss.IndexPreTransform):
+            inner = build(level.index)
+            params = inner and faiss.SearchParametersPreTransform(index_params=inner)
+        elif isinstance(level, faiss.IndexRefine):
+            inner = build(level.base_index)
+            params = inner and faiss.IndexRefineSearchParameters(
+                base_index_params=inner, k_factor=level.k_factor)
+        elif isinstance(level, faiss.IndexIVF) and "nprobe" in given:
+            used.add("nprobe")
+            params = faiss.SearchParametersIVF(nprobe=int(given["nprobe"]))
+        elif isinstance(level, faiss.IndexHNSW) and "ef_search" in given:
+            used.add("ef_search")
+            params = faiss.SearchParametersHNSW(efSearch=int(given["ef_search"]))
+        else:
+            params = None
+        keep.extend(p for p in (inner, params) if p is not None)
+        return params
+
+    params = build(index)
+    unused = sorted(set(given) - used)
+    if unused:
+        raise ValueError(
+            f"{' and '.join(unused)} does not apply to this index ({_describe(index)}): "
+            "nprobe applies to IVF indexes, ef_search to HNSW ones")
+    return params, keep
+
+
+def rerank(queries: np.ndarray, ids: np.ndarray, vectors_of: Callable[[np.ndarray], np.ndarray],
+           k: int, max_rows: int = 1 << 14, threads: int | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact squared L2 distances to a short list of candidates, best ``k`` first.
+
+    Parameters
+    ----------
+    queries : numpy.ndarray
+        ``(q, d)`` float32 query vectors.
+    ids : numpy.ndarray
+        ``(q, s)`` candidate rows per query from an approximate search (``-1``: none).
+    vectors_of : callable
+        Maps sorted unique row numbers ``(u,)`` to their ``(u, d)`` float32
+        exact vectors (e.g. read from memory-mapped feature files).
+    k : int
+        Neighbours to keep per query.
+    max_rows : int, optional
+        At most about this many candidate vectors are read at once (queries
+        are processed in blocks), which bounds the memory of a batch.
+    threads : int, optional
+        Threads reading candidate vectors (default: FAISS's thread count);
+        ``vectors_of`` must be safe to call from several threads, as reading
+        memory-mapped files is.
+
+    Returns
+    -------
+    dist2 : numpy.ndarray
+        ``(q, k)`` float32 exact squared distances, ascending (``inf`` where
+        the short list was shorter than ``k``).
+    ids : numpy.ndarray
+        ``(q, k)`` int64 rows (``-1`` there).
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    ids = np.asarray(ids, dtype=np.int64)
+    q, s = ids.shape
+    k = int(k)
+    out_d = np.full((q, k), np.inf, np.float32)
+    out_i = np.full((q, k), -1, np.int64)
+    block = max(1, max_rows // max(s, 1))
+    threads = threads or faiss.omp_get_max_threads()
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        for start in range(0, q, block):
+            _rerank_block(queries[start:start + block], ids[start:start + block], vectors_of,
+                          out_d[start:start + block], out_i[start:start + block], pool, threads)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out_d, out_i
+
+
+def _rerank_block(queries: np.ndarray, part: np.ndarray, vectors_of: Callable, out_d: np.ndarray,
+                  out_i: np.ndarray, pool: ThreadPoolExecutor | None, threads: int) -> None:
+    """Re-rank one block of queries into ``out_d`` / ``out_i`` (views of the results)."""
+    k, s = out_d.shape[1], part.shape[1]
+    valid = part >= 0
+    unique, local = np.unique(part[valid], return_inverse=True)
+    if not len(unique):
+        return
+    if pool is not None and len(unique) >= 1024:
+        # reading rows is memory-bound and releases the GIL: split it over threads
+        vectors = np.concatenate(list(pool.map(vectors_of, np.array_split(unique, threads))))
+    else:
+        vectors = vectors_of(unique)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    subset = np.full(part.shape, -1, np.int64)
+    subset[valid] = local
+    # FAISS computes only the listed pairs (threaded, no (q, s, d) gather in numpy).
+    dist2 = np.empty(part.shape, np.float32)
+    queries = np.ascontiguousarray(queries)
+    faiss.fvec_L2sqr_by_idx(faiss.swig_ptr(dist2), faiss.swig_ptr(queries),
+                            faiss.swig_ptr(vectors), faiss.swig_ptr(subset),
+                            vectors.shape[1], len(part), s)
+    dist2[~valid] = np.inf
+    keep = min(k, s)
+    order = np.argsort(dist2, axis=1, kind="stable")[:, :keep]
+    out_d[:, :keep] = np.take_along_axis(dist2, order, axis=1)
+    chosen = np.take_along_axis(part, order, axis=1)
+    chosen[~np.isfinite(out_d[:, :keep])] = -1
+    out_i[:, :keep] = chosen
+
+
+def search(index: Any, queries: np.ndarray, k: int, nprobe: int | None = None,
+           ef_search: int | None = None, rerank_size: int | None = None,
+           vectors_of: Callable[[np.ndarray], np.ndarray] | None = None,
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Search ``index`` with query settings and optional exact re-ranking.
+
+    Parameters
+    ----------
+    index : faiss.Index
+        The index.
+    queries : numpy.ndarray
+        ``(q, d)`` float32 queries.
+    k : int
+        Neighbours per query.
+    nprobe, ef_search : int, optional
+        Query settings (see :func:`search_parameters`); None keeps the index's own.
+    rerank_size : int, optional
+        Length of the short list re-ranked with exact distances (at least
+        ``k``; None or 0: no re-ranking).
+    vectors_of : callable, optional
+        Exact vectors of given rows, needed for re-ranking (see :func:`rerank`).
+
+    Returns
+    -------
+    dist2, ids : numpy.ndarray
+        ``(q, k)`` squared distances (exact where re-ranked) and rows.
+    """
+    params, _keep = search_parameters(index, nprobe=nprobe, ef_search=ef_search)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if not rerank_size:
+        return index.search(queries, k, params=params)
+    if vectors_of is None:
+        raise ValueError("re-ranking needs the exact vectors (vectors_of)")
+    shortlist = min(max(int(rerank_size), k), index.ntotal)
+    _, candidates = index.search(queries, shortlist, params=params)
+    return rerank(queries, candidates, vectors_of, k)
+
+
+def index_bytes(index: Any, trained_bytes: int | None = None) -> dict[str, float]:
+    """Memory of ``index`` as FAISS serialises it: fixed part and per photo.
+
+    Parameters
+    ----------
+    index : faiss.Index
+        A filled index.
+    trained_bytes : int, optional
+        Serialised size of the same index trained but empty (measured by
+        the caller before adding; computed here from a reset copy otherwise).
+
+    Returns
+    -------
+    dict
+        ``total`` bytes, ``trained`` bytes (fixed: transforms, codebooks,
+        centroids), ``per_photo`` = (total - trained) / ntotal (what each
+        photo adds: codes, ids, graph links) and ``total_per_photo``.
+    """
+    total = int(faiss.serialize_index(index).size)
+    if trained_bytes is None:
+        empty = faiss.clone_index(index)
+        empty.reset()
+        trained_bytes = int(faiss.serialize_index(empty).size)
+    n = max(int(index.ntotal), 1)
+    return {"total": total, "trained": int(trained_bytes),
+            "per_photo": (total - trained_bytes) / n, "total_per_photo": total / n}
+
+
+def _describe(index: Any) -> str:
+    names = []
+    level = faiss.downcast_index(index)
+    while level is not None:
+        names.append(type(level).__name__)
+        inner = getattr(level, "index", None) or getattr(level, "base_index", None)
+        level = faiss.downcast_index(inner) if inner is not None else None
+    return " > ".join(names)
+
+
+def _faiss_message(err: RuntimeError) -> str:
+    """The useful line of a FAISS C++ exception."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Error"):
+            return line
+    return lines[-1] if lines else str(err)
+
+
+def search_settings(params: Mapping[str, Any] | None) -> dict[str, int]:
+    """Keep the known, set query settings of a mapping (``nprobe``, ``ef_search``, ``rerank``)."""
+    keys = (*SEARCH_PARAMS, "rerank")
+    return {key: int(value) for key, value in (params or {}).items()
+            if key in keys and value is not None}
