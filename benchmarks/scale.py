@@ -121,9 +121,9 @@ def real_data(cache: Path, data_dir: str | None, jobs: int, cnn: bool) -> dict[s
     query = datasets.load("im2gps237", data_dir)
     index = bench.database_index(db, features, cache, jobs, progress=False)
     matrices, failed = bench.query_features(query, index, cache, jobs, progress=False)
-    settings = {"classical": bench._tuned_settings(index, list(CLASSICAL), cache)[0]}
+    settings = {"classical": bench.tuned_settings(index, list(CLASSICAL), cache)[0]}
     if cnn:
-        settings["cnn"] = bench._tuned_settings(index, ["cnn"], cache)[0]
+        settings["cnn"] = bench.tuned_settings(index, ["cnn"], cache)[0]
     return {"index": index, "queries": matrices, "truth": query.coords, "failed": failed,
             "settings": settings}
 

@@ -195,7 +195,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
     return matrices, failed
 
 
-def _tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
+def tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
                     n_splits: int = 5) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best voting setting by photographer-grouped CV on the database (cached)."""
     key = _fingerprint(sorted(index.manifest["files"].items()), list(features), TUNING_GRID,
@@ -300,17 +300,17 @@ def run_benchmark(
                                             "photographer-grouped folds of the database"}
     classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
     if classical and any(_row_features(r) and "cnn" not in _row_features(r) for r in rows):
-        best, cv_table = _tuned_settings(index, classical, cache)
+        best, cv_table = tuned_settings(index, classical, cache)
         settings.update({"im2gps": best, "cv_features": classical,
                          "cv_top": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated voting on the database ({'+'.join(classical)}): {best}")
     if index is not None and "cnn" in index.feature_names and "im2gps-cnn" in rows:
-        best, cv_table = _tuned_settings(index, ["cnn"], cache)
+        best, cv_table = tuned_settings(index, ["cnn"], cache)
         settings.update({"im2gps-cnn": best,
                          "cv_top_cnn": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated voting on the database (cnn): {best}")
     if "planet" in rows:
-        best, cv_table = _tuned_planet(index, cache)
+        best, cv_table = tuned_planet(index, cache)
         settings.update({"planet": best,
                          "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated PlaNet on the database: {best}")
@@ -427,7 +427,7 @@ def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GP
     return Im2GPS(**setting).fit(index.view(features=features))
 
 
-def _tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
+def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best PlaNet partition and regularisation by grouped CV on the database (cached)."""
     from im2gps.tuning import cross_validate_planet

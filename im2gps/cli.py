@@ -82,6 +82,10 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     print(f"size on disk    {info['size_bytes'] / 2**20:.1f} MiB "
           f"({info['bytes_per_photo']:,.0f} bytes/photo; FAISS index "
           f"{info['index_bytes_per_photo']:,.0f} bytes/photo)")
+    if info.get("index_code_bytes_per_photo") is not None:
+        print(f"index memory    {info['index_code_bytes_per_photo']:,.0f} bytes/photo of codes "
+              f"+ {info['index_trained_bytes'] / 2**20:.1f} MiB trained (exact: "
+              f"{info['exact_bytes_per_photo']:,} bytes/photo)")
     return EXIT_OK
 
 
