@@ -53,6 +53,7 @@ from im2gps.evaluate import (
 )
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, build_index, extract_features
+from im2gps.jsonable import json_default
 from im2gps.locator import Im2GPS
 from im2gps.photos import PhotoCollection
 from im2gps.tuning import cross_validate, grid
@@ -488,7 +489,7 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]
     written = []
     document = result.to_dict()
     path = out / "results.json"
-    path.write_text(json.dumps(document, indent=2, default=_json_default))
+    path.write_text(json.dumps(document, indent=2, default=json_default))
     written.append(path)
     records = []
     for name, report in result.reports.items():
@@ -540,11 +541,3 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]
         written.append(out / "database_size.csv")
         written.append(plot_size_curve(table, out / "database_size.png"))
     return written
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

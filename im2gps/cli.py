@@ -27,20 +27,12 @@ from typing import Any
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
 
 def _print_json(document: Any) -> None:
-    json.dump(document, sys.stdout, indent=2, default=_json_default)
+    from im2gps.jsonable import json_default
+
+    json.dump(document, sys.stdout, indent=2, default=json_default)
     sys.stdout.write("\n")
 
 
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _nan_to_none(value: float) -> float | None:

@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 
 from im2gps.geo import haversine_km
+from im2gps.jsonable import json_default
 from im2gps.photos import PhotoError, load_image
 from im2gps.planet.maps import plot_cells, world_background
 from im2gps.predictions import Predictions
@@ -138,13 +139,10 @@ def _save(figure: Any, record: dict[str, Any], path: str | os.PathLike | None,
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return None  # the figure object itself is not written
+    try:
+        return json_default(value)
+    except TypeError:
+        return None  # the figure object itself is not written
 
 
 def _marker(kind: str, lat: float, lon: float, **extra: Any) -> dict[str, Any]:
