@@ -3,6 +3,7 @@
 Commands::
 
     im2gps index build PHOTOS --out DIR [--features ...] [--jobs N] [--index-type F]
+    im2gps index add DIR PHOTOS [--jobs N]
     im2gps index info DIR [--json]
     im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
@@ -55,6 +56,19 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     else:
         print(f"indexed {info['photos']} photos into {info['path']} "
               f"({info['skipped']} skipped, listed in {Path(info['path']) / 'skipped.csv'})")
+    return EXIT_OK
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    from im2gps.index import add_photos
+
+    info = add_photos(args.index, args.photos, jobs=args.jobs,
+                      progress=not args.no_progress).info()
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"{info['path']} now holds {info['photos']} photos "
+              f"({info['skipped']} skipped in all, listed in skipped.csv)")
     return EXIT_OK
 
 
@@ -267,6 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the index info as JSON")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_index_build)
+
+    add = index_commands.add_parser(
+        "add", help="add photos to an existing index",
+        description="Extract the new photos' features with the index's own extractors and "
+                    "append them; the index is replaced only when complete, and an "
+                    "interrupted run resumes. Photos already in the index are skipped.")
+    add.add_argument("index", help="index directory")
+    add.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
+    add.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    add.add_argument("--json", action="store_true", help="print the index info as JSON")
+    add.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add.set_defaults(func=cmd_index_add)
 
     info = index_commands.add_parser("info", help="describe an index directory")
     info.add_argument("index", help="index directory")

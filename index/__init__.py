@@ -8,9 +8,11 @@
 * the combined distance over features (:mod:`im2gps.index.combine`);
 * compressed FAISS indexes: factory strings, training on a sample, query
   settings, re-ranking, memory per photo (:mod:`im2gps.index.ann`);
-* feature extraction on a Dask cluster (:mod:`im2gps.index.cluster`).
+* feature extraction on a Dask cluster (:mod:`im2gps.index.cluster`);
+* :func:`add_photos` -- grow an index with new photos (:mod:`im2gps.index.add`).
 """
 
+from im2gps.index.add import add_photos
 from im2gps.index.ann import index_bytes, rerank, search_parameters, train_faiss_index
 from im2gps.index.build import build_index, faiss_over_features, make_extractors, make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
@@ -19,6 +21,7 @@ from im2gps.index.store import FORMAT_VERSION, GeoIndex, IndexFormatError
 
 __all__ = [
     "FORMAT_VERSION",
+    "add_photos",
     "FeatureSet",
     "GeoIndex",
     "IndexFormatError",

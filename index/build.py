@@ -173,7 +173,6 @@ def build_index(
         record.update(scale=scales[name], weight=weights[name], offset=offset)
         offset += extractor.dim
         feature_records.append(record)
-    files = sorted(p for p in tmp.rglob("*") if p.is_file())
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -185,20 +184,31 @@ def build_index(
         "index": {"factory": index_type, "metric": "L2", "ntotal": int(faiss_index.ntotal),
                   "trained_bytes": trained_bytes, "search": search},
         "seed": seed,
-        "files": {p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p),
-                                                  "bytes": p.stat().st_size} for p in files},
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_manifest(tmp, manifest)
+    swap_into_place(tmp, out)
+    shutil.rmtree(work, ignore_errors=True)
+    return GeoIndex.load(out, verify=False)
 
-    if out.exists():  # overwrite: move the old one aside first, then swap
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` with the sha256 and size of every other file of ``directory``."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = dict(manifest, files={
+        p.relative_to(directory).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in files})
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished directory ``tmp`` to ``out``, moving an old ``out`` aside first."""
+    if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.rename(out, old)
         os.rename(tmp, out)
         shutil.rmtree(old)
     else:
         os.rename(tmp, out)
-    shutil.rmtree(work, ignore_errors=True)
-    return GeoIndex.load(out, verify=False)
 
 
 def faiss_over_features(

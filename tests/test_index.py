@@ -214,3 +214,28 @@ def test_view_selects_features_and_rows(small_index):
     assert ids[0, 0] == 2 and dist[0, 0] < 1e-3  # row 12 of the index is row 2 of the view
     with pytest.raises(ValueError, match="no feature"):
         small_index.view(features=["gist"])
+
+
+def test_add_photos_grows_the_index(data_dir, tmp_path):
+    from im2gps.cli import EXIT_DATA, main
+    from im2gps.index import add_photos
+
+    first = _manifest(data_dir, tmp_path, 20)
+    more = _manifest(data_dir, tmp_path, 12, start=15)  # 5 overlap with the first build
+    index = build_index(first, tmp_path / "idx", features=FAST, progress=False)
+    scales = index.scales
+    grown = add_photos(tmp_path / "idx", more, progress=False)
+    assert len(grown) == 27
+    reloaded = GeoIndex.load(tmp_path / "idx")  # checksums of every rewritten file
+    assert reloaded.scales == scales and reloaded.faiss_index.ntotal == 27
+    assert reloaded.features("tiny").shape == (27, 768)
+    skipped = pd.read_csv(tmp_path / "idx" / "skipped.csv")
+    assert (skipped["reason"] == "already in the index").sum() == 5
+    # an added photo finds itself; an old one still does
+    queries = {name: np.asarray(reloaded.features(name)[[3, 25]]) for name in FAST}
+    _, ids = reloaded.search(queries, 1)
+    assert ids[:, 0].tolist() == [3, 25]
+    assert not (tmp_path / "idx.adding").exists()
+    # nothing new: a clear error, the index untouched
+    assert main(["index", "add", str(tmp_path / "idx"), str(more), "--no-progress"]) == EXIT_DATA
+    assert len(GeoIndex.load(tmp_path / "idx")) == 27
