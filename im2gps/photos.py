@@ -36,6 +36,7 @@ __all__ = [
     "Skipped",
     "load_image",
     "read_gps",
+    "skipped_table",
 ]
 
 #: File name endings read as photos when a folder is scanned.
@@ -230,6 +231,11 @@ def check_coordinates(path: str | os.PathLike, lat: float, lon: float) -> None:
         raise PhotoError(path, f"longitude {lon} out of range [-180, 180]")
 
 
+def skipped_table(entries: Sequence[Skipped]) -> pd.DataFrame:
+    """Skipped entries as a table with columns ``path, reason`` (as ``skipped.csv`` holds)."""
+    return pd.DataFrame([vars(s) for s in entries], columns=["path", "reason"])
+
+
 @dataclass
 class PhotoCollection:
     """A table of geotagged photos.
@@ -374,7 +380,7 @@ class PhotoCollection:
 
     def skipped_frame(self) -> pd.DataFrame:
         """The skipped entries as a table with columns ``path, reason``."""
-        return pd.DataFrame([vars(s) for s in self.skipped], columns=["path", "reason"])
+        return skipped_table(self.skipped)
 
     def write_skipped(self, path: str | os.PathLike) -> None:
         """Write the skipped entries to a CSV file (``path,reason``)."""

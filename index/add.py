@@ -29,7 +29,7 @@ import pandas as pd
 from im2gps.index.build import swap_into_place, write_manifest
 from im2gps.index.extract import extract_features
 from im2gps.index.store import GeoIndex
-from im2gps.photos import PhotoCollection, Skipped
+from im2gps.photos import PhotoCollection, Skipped, skipped_table
 
 __all__ = ["add_photos"]
 
@@ -95,7 +95,7 @@ def add_photos(
     faiss_index.add(index.embed(added))
     faiss.write_index(faiss_index, str(tmp / "faiss.index"))
     old_skipped = pd.read_csv(out / "skipped.csv", dtype=str, keep_default_na=False)
-    new_skipped = pd.DataFrame([vars(s) for s in skipped], columns=["path", "reason"])
+    new_skipped = skipped_table(skipped)
     pd.concat([old_skipped, new_skipped], ignore_index=True).to_csv(tmp / "skipped.csv",
                                                                      index=False)
 

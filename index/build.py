@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import faiss
-import pandas as pd
 
 import im2gps
 from im2gps.features import CLASSICAL, FeatureExtractor, create, load_extractor
@@ -37,7 +36,7 @@ from im2gps.index.ann import make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
 from im2gps.index.extract import extract_features, fit_extractors
 from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, sha256_file
-from im2gps.photos import PhotoCollection
+from im2gps.photos import PhotoCollection, skipped_table
 
 __all__ = ["build_index", "faiss_over_features", "make_extractors", "make_faiss_index"]
 
@@ -163,8 +162,7 @@ def build_index(
         extractor.save(tmp / "extractors")
     table.to_parquet(tmp / "photos.parquet", index=False)
     faiss.write_index(faiss_index, str(tmp / "faiss.index"))
-    pd.DataFrame([vars(s) for s in skipped], columns=["path", "reason"]).to_csv(
-        tmp / "skipped.csv", index=False)
+    skipped_table(skipped).to_csv(tmp / "skipped.csv", index=False)
 
     offset = 0
     feature_records = []
