@@ -70,7 +70,7 @@ TUNING_GRID: list[dict[str, Any]] = (
 )
 
 #: PlaNet settings compared by cross-validation on the database (partition and
-#: regularisation; 1,721 photos support cells of tens of photos, not PlaNet's thousands).
+#: regularisation; 1,685 photos support cells of tens of photos, not PlaNet's thousands).
 PLANET_GRID: list[dict[str, Any]] = grid(t_max=[50, 100, 200], t_min=[5, 20],
                                          weight_decay=[1e-4, 1e-1])
 

@@ -5,7 +5,7 @@ name           size   what
 =============  =====  ==============================================================
 ``im2gps237``  237    the im2gps test set (Hays & Efros, CVPR 2008), with a ``scene``
                       column (indoor / natural / urban)
-``im2gps2k``   1,721  photos of the same Flickr pool ("2k random"), photographer-
+``im2gps2k``   1,685  photos of the same Flickr pool ("2k random"), photographer-
                       disjoint from ``im2gps237``: a retrieval database
 =============  =====  ==============================================================
 
@@ -75,7 +75,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "the scene column (indoor/natural/urban) from TIBHannover/GeoEstimation's metadata",
     ),
     "im2gps2k": DatasetInfo(
-        "im2gps2k", 1721, "retrieval database",
+        "im2gps2k", 1685, "retrieval database",
         f"the '2k random' im2gps photo set from Hays & Efros' project page {_IM2GPS_PAGE}, "
         "minus every photo whose photographer also appears in im2gps237",
     ),

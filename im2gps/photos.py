@@ -17,8 +17,13 @@ raises :class:`PhotoError` naming the file and the reason when it cannot.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import math
 import os
+import struct
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,45 +33,58 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from im2gps.errors import PhotoError
+from im2gps.gps import check_range, decode_gps_ifd, decode_xmp, parse_coordinate
+
 __all__ = [
+    "DECODE_SIDE",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "MIN_SIDE",
     "PhotoCollection",
     "PhotoError",
     "Skipped",
+    "check_coordinates",
+    "check_image_array",
+    "content_hash",
     "load_image",
     "read_gps",
     "skipped_table",
 ]
 
-#: File name endings read as photos when a folder is scanned.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+#: File name endings of photos (others are tried too: Pillow knows formats by content).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp",
+                    ".bmp", ".gif", ".heic", ".heif", ".hif", ".avif")
 
-#: Default pixel limit: larger images are refused as possible decompression bombs.
-MAX_PIXELS = 100_000_000
+#: Camera raw formats: reported as unsupported (export them as JPEG or TIFF).
+RAW_EXTENSIONS = (".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng",
+                  ".raf", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".rwl")
+
+#: Videos, which phones put in the same folders as photos: reported as unsupported.
+VIDEO_EXTENSIONS = (".mov", ".mp4", ".m4v", ".avi", ".mkv", ".3gp", ".mts", ".m2ts", ".wmv")
+
+#: Default pixel limit. Phones take 50, 108 and 200-megapixel photos; beyond 300
+#: megapixels an image is refused as a possible decompression bomb (raise it with
+#: ``max_pixels=`` or the command line's ``--max-pixels``).
+MAX_PIXELS = 300_000_000
+
+#: Images with a side shorter than this many pixels are refused: no feature of a
+#: 3 x 3 or 2000 x 2 image describes a scene (16 x 16 still runs every extractor).
+MIN_SIDE = 16
+
+#: Longer side, in pixels, that photos are decoded to for feature extraction. JPEGs
+#: are decoded at a reduced DCT scale (1/2, 1/4, 1/8) that keeps at least this
+#: many pixels, so a 12-megapixel photo costs little more than a 640-px one; every
+#: feature resizes to a smaller working size (at most 400 px) itself.
+DECODE_SIDE = 1024
 
 # Pillow decodes truncated files silently when this is True; we want the error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 _GPS_IFD = 0x8825
-_GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
-
-
-class PhotoError(ValueError):
-    """A photo that cannot be used, with the file and the reason.
-
-    Parameters
-    ----------
-    path : str or Path
-        The offending file.
-    reason : str
-        Why it cannot be used, in words a user can act on.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+_XMP_TAG = 0x02BC  # XMLPacket, where TIFF files keep their XMP
+_PIXEL_LIMIT_LOCK = threading.Lock()
+_HEIF_REGISTERED = False
 
 
 @dataclass(frozen=True)
@@ -77,24 +95,47 @@ class Skipped:
     reason: str
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
+def _register_heif() -> None:
+    """HEIC/HEIF (the iPhone default) through pillow-heif; AVIF is Pillow's own."""
+    global _HEIF_REGISTERED
+    if not _HEIF_REGISTERED:
+        try:
+            import pillow_heif
+        except ImportError:  # pragma: no cover - a dependency; HEIC files then fail by name
+            pass
+        else:
+            pillow_heif.register_heif_opener()
+        _HEIF_REGISTERED = True
+
+
+def _open(path: Path, max_pixels: int, data: bytes | None = None) -> Image.Image:
     """Open ``path`` with Pillow, turning every failure into a :class:`PhotoError`."""
-    if not path.exists():
-        raise PhotoError(path, "file not found")
-    if path.is_dir():
-        raise PhotoError(path, "is a directory, not an image")
-    if path.stat().st_size == 0:
+    _register_heif()
+    if data is None:
+        if not path.exists():
+            raise PhotoError(path, "file not found")
+        if path.is_dir():
+            raise PhotoError(path, "is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise PhotoError(path, "empty file (0 bytes)")
+    elif not data:
         raise PhotoError(path, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
+        # Pillow's own bomb check warns above MAX_IMAGE_PIXELS and fails above twice
+        # that; it is set to our documented limit while the header is read.
+        with _PIXEL_LIMIT_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, int(max_pixels)
+            try:
+                image = Image.open(path if data is None else io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
     except UnidentifiedImageError:
-        raise PhotoError(path, "not an image (format not recognised)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        reason = f"over the pixel limit (possible decompression bomb): {err}"
-        raise PhotoError(path, reason) from None
-    except OSError as err:
+        raise PhotoError(path, _unrecognised(path)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(path, f"over the pixel limit of {int(max_pixels):,} pixels (possible "
+                               "decompression bomb; raise --max-pixels if it is genuine)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise PhotoError(path, f"cannot be read: {err}") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -102,9 +143,23 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
         raise PhotoError(
             path,
             f"over the pixel limit: {width}x{height} = {width * height:,} pixels "
-            f"> {max_pixels:,} (possible decompression bomb; raise max_pixels if it is genuine)",
+            f"> {int(max_pixels):,} (possible decompression bomb; raise --max-pixels if it is "
+            "genuine)",
         )
+    if min(width, height) < MIN_SIDE:
+        image.close()
+        raise PhotoError(path, f"too small: {width}x{height} pixels (each side must be at "
+                               f"least {MIN_SIDE})")
     return image
+
+
+def _unrecognised(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in RAW_EXTENSIONS:
+        return f"unsupported format: camera raw ({suffix}); export it as JPEG or TIFF"
+    if suffix in VIDEO_EXTENSIONS:
+        return f"unsupported format: video ({suffix})"
+    return "not an image (format not recognised)"
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -130,19 +185,29 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
+               max_side: int | None = None, data: bytes | None = None) -> np.ndarray:
     """Decode a photo to an ``H x W x 3`` uint8 RGB array.
 
     The EXIF orientation tag is applied, so the array is upright as a viewer
     shows it, and every Pillow mode (L, LA, P, RGBA, CMYK, I;16, ...) is
-    converted to RGB.
+    converted to RGB. JPEG, PNG, TIFF, WebP, BMP, GIF, AVIF and HEIC/HEIF
+    (through pillow-heif) are read.
 
     Parameters
     ----------
     path : str or Path
         The image file.
     max_pixels : int, optional
-        Refuse images with more pixels than this (decompression bombs).
+        Refuse images with more pixels than this (decompression bombs);
+        default :data:`MAX_PIXELS`, 300 megapixels.
+    max_side : int, optional
+        Decode a JPEG at the smallest DCT scale (1, 1/2, 1/4, 1/8) whose
+        longer side still has at least ``max_side`` pixels (Pillow's
+        ``Image.draft``); other formats are decoded whole. None (default):
+        full size. Feature extraction uses :data:`DECODE_SIDE`.
+    data : bytes, optional
+        The file's bytes, already read (``path`` then only names it).
 
     Returns
     -------
@@ -152,35 +217,102 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     Raises
     ------
     PhotoError
-        If the file is missing, empty, not an image, truncated or corrupt, or
-        over the pixel limit. The message names the file and the reason.
+        If the file is missing, empty, not an image (or in a format that is
+        not supported, such as camera raw), truncated or corrupt, over the
+        pixel limit or smaller than :data:`MIN_SIDE` on a side. The message
+        names the file and the reason.
     """
     path = Path(path)
-    image = _open(path, max_pixels)
+    image = _open(path, max_pixels, data)
     try:
         with image:
+            if max_side is not None and image.format == "JPEG":
+                width, height = image.size
+                scale = min(1.0, int(max_side) / max(width, height))
+                image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
             image.load()
             image = ImageOps.exif_transpose(image)
             return np.asarray(_to_rgb(image), dtype=np.uint8).copy()
     except PhotoError:
         raise
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as err:
         message = str(err)
         if "truncated" in message:
             raise PhotoError(path, f"truncated file: {message}") from None
         raise PhotoError(path, f"corrupt image data: {message}") from None
+    except (MemoryError, Image.DecompressionBombError) as err:
+        raise PhotoError(path, f"cannot be decoded: {type(err).__name__}: {err}") from None
 
 
-def _rational(value: object) -> float:
-    """EXIF rationals arrive as floats, IFDRational or (num, den) pairs."""
-    if isinstance(value, tuple) and len(value) == 2:
-        num, den = value
-        return float(num) / float(den)
-    return float(value)  # type: ignore[arg-type]
+def check_image_array(image: object, where: str = "image") -> np.ndarray:
+    """Check a decoded photo given as an array: ``(H, W, 3)`` uint8, each side >= MIN_SIDE.
+
+    Raises
+    ------
+    PhotoError
+        Naming ``where`` and what is wrong with the array.
+    """
+    if not isinstance(image, np.ndarray):
+        raise PhotoError(where, f"expected an image path or an (H, W, 3) uint8 array, got "
+                                f"{type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise PhotoError(where, f"array of shape {image.shape} is not an (H, W, 3) RGB image")
+    if image.dtype != np.uint8:
+        raise PhotoError(where, f"array of dtype {image.dtype} is not uint8 RGB")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise PhotoError(where, f"too small: {image.shape[1]}x{image.shape[0]} pixels (each "
+                                f"side must be at least {MIN_SIDE})")
+    return image
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes: a photo's identity whatever its name or folder.
+
+    Raises
+    ------
+    PhotoError
+        If the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise PhotoError(path, f"cannot be read: {err.strerror or err}") from None
+    return digest.hexdigest()
+
+
+def _xmp_packets(image: Image.Image) -> list[bytes | str]:
+    """The XMP packets Pillow found in the file (JPEG APP1, PNG iTXt, WebP, TIFF, HEIF)."""
+    packets = [image.info.get(key) for key in ("xmp", "XML:com.adobe.xmp")]
+    try:
+        packets.append(image.getexif().get(_XMP_TAG))
+    except Exception:  # noqa: BLE001 - bad EXIF is reported by the GPS reader itself
+        pass
+    return [p for p in packets if isinstance(p, bytes | str) and p]
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """XMP sidecar files of a photo: ``IMG_1.xmp`` (Lightroom) or ``IMG_1.jpg.xmp`` (darktable)."""
+    names = [path.with_suffix(".xmp"), path.with_suffix(".XMP"),
+             path.with_name(path.name + ".xmp"), path.with_name(path.name + ".XMP")]
+    seen, found = set(), []
+    for candidate in names:
+        if candidate not in seen and candidate.is_file():
+            seen.add(candidate)
+            found.append(candidate)
+    return found
 
 
 def read_gps(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[float, float]:
-    """Read a photo's location from its EXIF GPS tags.
+    """Read a photo's location from its EXIF GPS tags, its XMP, or an XMP sidecar.
+
+    The EXIF GPS IFD is read as :func:`im2gps.gps.decode_gps_ifd` describes
+    (CIPA DC-008, with the departures of real writers). When it holds no
+    usable position, the photo's own XMP packet is read (``exif:GPSLatitude``
+    as photo managers write it, ``drone-dji:GpsLatitude`` of drones), then an
+    XMP sidecar file beside the photo (``NAME.xmp`` or ``NAME.EXT.xmp``).
 
     Parameters
     ----------
@@ -197,43 +329,136 @@ def read_gps(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[flo
     Raises
     ------
     PhotoError
-        If the file cannot be opened, carries no GPS tags, or its
-        coordinates are malformed, not finite or out of range.
+        If the file cannot be opened, carries no GPS position, or its
+        position is malformed, void (``GPSStatus`` V, or 0, 0 without Refs),
+        not finite or out of range. The reason is the EXIF one when EXIF has
+        GPS tags, else the XMP one.
     """
     path = Path(path)
     with _open(path, max_pixels) as image:
         try:
-            gps = image.getexif().get_ifd(_GPS_IFD)
+            gps = dict(image.getexif().get_ifd(_GPS_IFD))
         except Exception as err:  # noqa: BLE001 - Pillow raises many kinds on bad EXIF
-            raise PhotoError(path, f"unreadable EXIF data: {err}") from None
-    if _GPS_LAT not in gps or _GPS_LON not in gps:
-        raise PhotoError(path, "no GPS tags in its EXIF data (GPSLatitude/GPSLongitude)")
-    try:
-        lat = sum(_rational(v) / 60**i for i, v in enumerate(gps[_GPS_LAT]))
-        lon = sum(_rational(v) / 60**i for i, v in enumerate(gps[_GPS_LON]))
-    except (TypeError, ValueError, ZeroDivisionError) as err:
-        raise PhotoError(path, f"malformed GPS tags: {err}") from None
-    if str(gps.get(_GPS_LAT_REF, "N")).upper().startswith("S"):
-        lat = -lat
-    if str(gps.get(_GPS_LON_REF, "E")).upper().startswith("W"):
-        lon = -lon
-    check_coordinates(path, lat, lon)
-    return lat, lon
+            gps, exif_error = {}, PhotoError(path, f"unreadable EXIF data: {err}")
+        else:
+            exif_error = None
+        packets = _xmp_packets(image)
+    if gps:
+        try:
+            return decode_gps_ifd(gps, where=str(path))
+        except PhotoError as err:
+            exif_error = err
+    for packet in packets:
+        try:
+            found = decode_xmp(packet, where=str(path))
+        except PhotoError as err:
+            exif_error = exif_error or err
+            continue
+        if found is not None:
+            return found
+    for sidecar in _sidecars(path):
+        try:
+            found = decode_xmp(sidecar.read_bytes(), where=str(sidecar))
+        except (PhotoError, OSError) as err:
+            exif_error = exif_error or (err if isinstance(err, PhotoError)
+                                        else PhotoError(sidecar, f"cannot be read: {err}"))
+            continue
+        if found is not None:
+            return found
+    if exif_error is not None:
+        raise exif_error
+    raise PhotoError(path, "no GPS position in its EXIF or XMP data (GPSLatitude/GPSLongitude)")
 
 
 def check_coordinates(path: str | os.PathLike, lat: float, lon: float) -> None:
     """Raise :class:`PhotoError` unless ``lat``/``lon`` are finite WGS84 degrees."""
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise PhotoError(path, f"coordinates are not finite numbers (lat={lat}, lon={lon})")
-    if not -90.0 <= lat <= 90.0:
-        raise PhotoError(path, f"latitude {lat} out of range [-90, 90]")
-    if not -180.0 <= lon <= 180.0:
-        raise PhotoError(path, f"longitude {lon} out of range [-180, 180]")
+    check_range(str(path), lat, lon)
 
 
 def skipped_table(entries: Sequence[Skipped]) -> pd.DataFrame:
     """Skipped entries as a table with columns ``path, reason`` (as ``skipped.csv`` holds)."""
     return pd.DataFrame([vars(s) for s in entries], columns=["path", "reason"])
+
+
+#: Header names a manifest may use for its three required columns (matched without
+#: case): ours, the common spelled-out ones, and GeoEstimation's ``IMG_ID,LAT,LON``.
+MANIFEST_ALIASES = {
+    "image": ("image", "img_id", "image_path", "path", "file", "filename", "file_name",
+              "photo"),
+    "lat": ("lat", "latitude", "gps_lat", "gpslatitude"),
+    "lon": ("lon", "lng", "long", "longitude", "gps_lon", "gpslongitude"),
+}
+
+
+def _is_sidecar(path: Path, names: set[str]) -> bool:
+    """Whether an ``.xmp`` file belongs to a photo beside it (``IMG_1.xmp``, ``IMG_1.jpg.xmp``)."""
+    stem = path.stem.lower()
+    if Path(stem).suffix:  # IMG_1.jpg.xmp
+        return stem in names
+    return any(name.rsplit(".", 1)[0] == stem and not name.endswith(".xmp") for name in names)
+
+
+def _read_csv_rows(manifest: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (line number, fields) of each record of a CSV file.
+
+    The csv module, not pandas, reads the file: it gives every record's line
+    number (records may span lines) and the fields as the original text, which
+    error messages quote.
+    """
+    try:
+        text = manifest.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise PhotoError(manifest, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                   f"offset {err.start}); save the manifest as UTF-8 CSV") from None
+    except OSError as err:
+        raise PhotoError(manifest, f"cannot be read: {err.strerror or err}") from None
+    if not text.strip():
+        raise PhotoError(manifest, "empty CSV manifest: no header line (expected "
+                                   "image,lat,lon)")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise PhotoError(manifest, f"line {line}: contains a NUL byte; not a CSV text file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records = []
+    try:
+        header = next(reader)
+        start = reader.line_num + 1
+        for values in reader:
+            records.append((start, values))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise PhotoError(manifest, f"line {reader.line_num}: not valid CSV ({err})") from None
+    return header, records
+
+
+def _manifest_columns(manifest: Path, header: list[str]) -> list[str]:
+    """Column names: trimmed, lower case, the required three under their own names."""
+    names = [h.strip().lower() for h in header]
+    for canonical, aliases in MANIFEST_ALIASES.items():
+        if canonical in names:
+            continue
+        for alias in aliases:
+            if alias in names:
+                names[names.index(alias)] = canonical
+                break
+    missing = [c for c in ("image", "lat", "lon") if c not in names]
+    if missing:
+        shown = ",".join(h.strip() for h in header)
+        raise PhotoError(manifest, f"no {'/'.join(missing)} column in the header {shown!r}; a "
+                                   "manifest needs image,lat,lon (or latitude/longitude, "
+                                   "IMG_ID,LAT,LON)")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise PhotoError(manifest, f"column(s) {duplicates} appear more than once in the header")
+    return names
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """An extra column as numbers where every value is one, else as the text it was."""
+    converted = pd.to_numeric(column, errors="coerce")
+    if len(column) and converted.notna().all():
+        return converted
+    return column.astype(str)
 
 
 @dataclass
@@ -272,77 +497,131 @@ class PhotoCollection:
     def from_folder(
         cls, folder: str | os.PathLike, max_pixels: int = MAX_PIXELS
     ) -> PhotoCollection:
-        """Read every photo under ``folder`` (recursively), located by EXIF GPS.
+        """Read every photo under ``folder`` (recursively), located by EXIF GPS or XMP.
 
-        Files with an image extension that cannot be opened or carry no valid
-        GPS tags are skipped and reported; other files are ignored.
+        Every file that is not taken is reported in :attr:`skipped` with its
+        reason (no GPS position, not an image, camera raw or video, hidden
+        file, ...); XMP sidecars of photos are read with their photo. A photo's
+        id is its path relative to ``folder``, extension included, so
+        ``IMG_1.jpg`` and ``IMG_1.png`` are two photos.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``folder`` is not a folder.
         """
         folder = Path(folder).resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: not a folder")
         rows, skipped = [], []
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+        names = {p.name.lower() for p in files}
         for path in files:
+            rel = path.relative_to(folder)
+            if any(part.startswith(".") for part in rel.parts):
+                skipped.append(Skipped(str(path), "hidden file (names starting with '.' are "
+                                                  "not read)"))
+                continue
+            if path.suffix.lower() == ".xmp" and _is_sidecar(path, names):
+                continue  # read with its photo
             try:
                 lat, lon = read_gps(path, max_pixels=max_pixels)
             except PhotoError as err:
                 skipped.append(Skipped(err.path, err.reason))
                 continue
-            rel = path.relative_to(folder).with_suffix("").as_posix()
-            rows.append({"id": rel, "image": str(path), "lat": lat, "lon": lon})
+            rows.append({"id": rel.as_posix(), "image": str(path), "lat": lat, "lon": lon})
         table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon"])
         return cls(table, skipped, str(folder))
 
     @classmethod
-    def from_csv(cls, manifest: str | os.PathLike, check_files: bool = True) -> PhotoCollection:
+    def from_csv(cls, manifest: str | os.PathLike, check_files: bool = True,
+                 images: str | os.PathLike | None = None) -> PhotoCollection:
         """Read a CSV manifest with columns ``image,lat,lon`` and any extras.
 
-        Image paths are relative to the CSV's folder (absolute paths work too).
-        Rows with a missing or empty file, bad coordinates, or an image already
-        listed are skipped and reported; extra columns are kept.
+        Header names are trimmed and matched without case; ``latitude`` /
+        ``longitude`` (and ``lng``) and GeoEstimation's ``IMG_ID,LAT,LON``
+        are understood, and every column name is kept in lower case.
+        Coordinates may be decimal degrees, degrees-minutes-seconds
+        (``40°14'36.1"N``) or carry a hemisphere letter (``40.2434N``); see
+        :func:`im2gps.gps.parse_coordinate`.
+
+        Rows with a bad value, a missing or empty file, or an image already
+        listed are skipped and reported with their line and the original
+        text (``line 14: lat '40,24' is not a number``); extra columns are
+        kept. A photo's id is its path relative to the image folder,
+        extension included.
+
+        Parameters
+        ----------
+        manifest : str or Path
+            The CSV file (UTF-8, with or without a byte-order mark).
+        check_files : bool, optional
+            Skip rows whose image file is missing or empty.
+        images : str or Path, optional
+            Folder that relative image paths start from (default: the CSV's
+            folder).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the manifest does not exist.
+        PhotoError
+            If the manifest as a whole cannot be read: empty, not UTF-8 text,
+            not CSV, or without an image, lat or lon column.
         """
         manifest = Path(manifest).resolve()
         if not manifest.is_file():
             raise FileNotFoundError(f"{manifest}: no such CSV manifest")
-        frame = pd.read_csv(manifest, dtype={"image": str}, keep_default_na=False)
-        missing = {"image", "lat", "lon"} - set(frame.columns)
-        if missing:
-            raise ValueError(
-                f"{manifest}: missing column(s) {sorted(missing)}; a manifest needs image,lat,lon"
-            )
-        base = manifest.parent
-        keep, skipped, seen = [], [], set()
-        images, ids = [], []
-        lats = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(np.float64)
-        lons = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(np.float64)
-        for i, rel in enumerate(frame["image"]):
-            path = (base / rel).resolve()
+        header, records = _read_csv_rows(manifest)
+        columns = _manifest_columns(manifest, header)
+        base = Path(images).resolve() if images is not None else manifest.parent
+        rows, skipped, seen = [], [], {}
+        width = len(header)
+        for line, values in records:
+            if not any(v.strip() for v in values):
+                continue  # a blank line
+            if len(values) != width:
+                skipped.append(Skipped(f"{manifest}:{line}", f"line {line}: {len(values)} "
+                                       f"fields, the header has {width}"))
+                continue
+            record = dict(zip(columns, values, strict=True))
+            rel = record["image"].strip()
             try:
                 if not rel:
-                    raise PhotoError(f"{manifest}:{i + 2}", "empty image path")
+                    raise PhotoError(f"{manifest}:{line}", f"line {line}: empty image path")
+                path = (base / rel).resolve()
+                lat = parse_coordinate(record["lat"], "lat", where=str(path))
+                lon = parse_coordinate(record["lon"], "lon", where=str(path))
                 if path in seen:
-                    raise PhotoError(path, f"duplicate image in manifest (line {i + 2})")
-                check_coordinates(path, lats[i], lons[i])
+                    raise PhotoError(path, f"duplicate image in manifest (line {line}; first "
+                                           f"listed on line {seen[path]})")
                 if check_files:
                     if not path.is_file():
                         raise PhotoError(path, "file not found")
                     if path.stat().st_size == 0:
                         raise PhotoError(path, "empty file (0 bytes)")
             except PhotoError as err:
-                skipped.append(Skipped(err.path, err.reason))
+                reason = err.reason if err.reason.startswith("line ") else \
+                    f"line {line}: {err.reason}"
+                skipped.append(Skipped(err.path, reason))
                 continue
-            seen.add(path)
-            keep.append(i)
-            images.append(str(path))
+            except (OSError, ValueError) as err:  # e.g. a path with a NUL byte
+                skipped.append(Skipped(f"{manifest}:{line}",
+                                       f"line {line}: image {rel!r} is not a usable path ({err})"))
+                continue
+            seen[path] = line
             try:
-                ids.append(path.relative_to(base).with_suffix("").as_posix())
-            except ValueError:  # an absolute path outside the manifest's folder
-                ids.append(path.with_suffix("").as_posix())
-        table = frame.iloc[keep].reset_index(drop=True).copy()
-        table["image"] = images
-        table["lat"] = lats[keep]
-        table["lon"] = lons[keep]
-        table.insert(0, "id", ids)
+                photo_id = path.relative_to(base).as_posix()
+            except ValueError:  # an absolute path outside the image folder
+                photo_id = path.as_posix()
+            record.update(id=photo_id, image=str(path), lat=lat, lon=lon)
+            rows.append(record)
+        extras = [c for c in columns if c not in ("image", "lat", "lon")]
+        table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon", *extras])
+        table["lat"] = table["lat"].astype(np.float64)
+        table["lon"] = table["lon"].astype(np.float64)
+        for column in extras:
+            table[column] = _typed(table[column])
         return cls(table, skipped, str(manifest))
 
     # -- access --------------------------------------------------------------

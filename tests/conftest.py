@@ -20,7 +20,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def db_table(data_dir) -> pd.DataFrame:
-    """The im2gps2k manifest (1,721 geotagged photos)."""
+    """The im2gps2k manifest (1,685 geotagged photos)."""
     return pd.read_csv(data_dir / "im2gps2k" / "photos.csv")
 
 

@@ -167,17 +167,20 @@ def test_folder_collection(data_dir, db_table, tmp_path):
         shutil.copy(data_dir / "im2gps2k" / row.image, target)
     shutil.copy(data_dir / "im2gps237" / "images" / "104123223.jpg", folder / "nogps.jpg")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8garbage")
-    (folder / "readme.txt").write_text("not a photo, ignored")
+    (folder / "readme.txt").write_text("not a photo, reported")
     collection = PhotoCollection.open(folder)
     assert len(collection) == 8
-    assert {Path(s.path).name for s in collection.skipped} == {"nogps.jpg", "broken.jpg"}
+    reasons = {Path(s.path).name: s.reason for s in collection.skipped}
+    assert set(reasons) == {"nogps.jpg", "broken.jpg", "readme.txt"}
+    assert "no GPS position" in reasons["nogps.jpg"]
+    assert "not an image" in reasons["readme.txt"]
     by_name = {Path(p).name: c for p, c in zip(collection.paths, collection.coords, strict=True)}
     for row in rows.itertuples():
         assert by_name[Path(row.image).name] == pytest.approx([row.lat, row.lon], abs=1e-4)
     skipped_csv = tmp_path / "skipped.csv"
     collection.write_skipped(skipped_csv)
     frame = pd.read_csv(skipped_csv)
-    assert list(frame.columns) == ["path", "reason"] and len(frame) == 2
+    assert list(frame.columns) == ["path", "reason"] and len(frame) == 3
 
 
 def test_csv_collection_keeps_extra_columns(data_dir):
@@ -202,13 +205,15 @@ def test_csv_collection_skips_bad_rows(data_dir, tmp_path):
     collection = PhotoCollection.from_csv(manifest)
     assert len(collection) == 1 and collection.table["author"].tolist() == ["a"]
     reasons = " | ".join(s.reason for s in collection.skipped)
-    for word in ("not finite", "out of range", "duplicate", "not found"):
+    for word in ("line 3: lat 'nan' is not a number", "line 4: latitude -91.0 out of range",
+                 "duplicate image in manifest (line 5; first listed on line 2)",
+                 "line 6: file not found"):
         assert word in reasons
     assert len(collection.skipped) == 4
 
 
 def test_csv_missing_columns(tmp_path):
     manifest = tmp_path / "m.csv"
-    manifest.write_text("image,latitude,lon\nx.jpg,1,2\n")
-    with pytest.raises(ValueError, match="missing column"):
+    manifest.write_text("image,lat,height\nx.jpg,1,2\n")
+    with pytest.raises(PhotoError, match="no lon column in the header 'image,lat,height'"):
         PhotoCollection.from_csv(manifest)
