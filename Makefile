@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-# Debian's Chromium, for the headless-browser test of the HTML report.
+# Debian's Chromium, for the headless-browser test of the HTML report, and exiftool,
+# the reference reader of the GPS parity test.
 CHROMIUM := /usr/bin/chromium
+EXIFTOOL := /usr/bin/exiftool
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: benchmark test lint venv clean
@@ -29,7 +31,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)
+$(EXIFTOOL):
+	@echo "installing Debian's exiftool (libimage-exiftool-perl) for the GPS parity test"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libimage-exiftool-perl
+
+test: $(STAMP) $(CHROMIUM) $(EXIFTOOL)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

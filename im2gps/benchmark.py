@@ -280,7 +280,9 @@ def run_benchmark(
     rows = list(locators) if locators else default_locators()
     unknown = [r for r in rows if not _known(r)]
     if unknown:
-        raise ValueError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
+        from im2gps.arguments import UsageError
+
+        raise UsageError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
                          f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>, "
                          f"im2gps-<feature>-1nn, planet")
     needed = needed_features(rows)

@@ -18,26 +18,39 @@ input data (missing or damaged index, unreadable photo collection).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+from im2gps.arguments import (
+    EXIT_DATA,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    UsageError,
+    feature_list,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from im2gps.arguments import print_json as _print_json
+from im2gps.photos import MAX_PIXELS
 
-def _print_json(document: Any) -> None:
-    from im2gps.jsonable import json_default
-
-    json.dump(document, sys.stdout, indent=2, default=json_default)
-    sys.stdout.write("\n")
-
-
+__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
 
 
 def _nan_to_none(value: float) -> float | None:
     return None if value != value else float(value)  # NaN is the only value != itself
+
+
+def _report_skipped(skipped: int, where: Path | str) -> int:
+    """Exit code 1 when inputs were skipped, saying where they are listed."""
+    if skipped:
+        print(f"im2gps: {skipped} input(s) skipped; reasons in {where}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 # -- index ------------------------------------------------------------------
@@ -49,6 +62,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
         search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
+        max_pixels=args.max_pixels,
     )
     info = index.info()
     if args.json:
@@ -56,20 +70,35 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     else:
         print(f"indexed {info['photos']} photos into {info['path']} "
               f"({info['skipped']} skipped, listed in {Path(info['path']) / 'skipped.csv'})")
-    return EXIT_OK
+    return _report_skipped(info["skipped"], Path(info["path"]) / "skipped.csv")
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from im2gps.index import add_photos
+    from im2gps.index import NothingToAdd, add_photos
+    from im2gps.index.add import ALREADY
 
-    info = add_photos(args.index, args.photos, jobs=args.jobs,
-                      progress=not args.no_progress).info()
+    try:
+        index = add_photos(args.index, args.photos, jobs=args.jobs,
+                           progress=not args.no_progress, max_pixels=args.max_pixels)
+    except NothingToAdd as err:
+        failed = [s for s in err.skipped if not s.reason.startswith(ALREADY)]
+        if args.json:
+            _print_json({"index": str(args.index), "added": 0,
+                         "skipped": [vars(s) for s in err.skipped]})
+        else:
+            print(f"nothing new to add to {args.index}: {err}")
+            for entry in failed[:10]:
+                print(f"  skipped {entry.path}: {entry.reason}", file=sys.stderr)
+        return EXIT_PARTIAL if failed else EXIT_OK
+    info = index.info()
+    added = index.manifest["additions"][-1]
     if args.json:
-        _print_json(info)
+        _print_json(dict(info, added=added["photos"], added_skipped=added["skipped"]))
     else:
-        print(f"{info['path']} now holds {info['photos']} photos "
-              f"({info['skipped']} skipped in all, listed in skipped.csv)")
-    return EXIT_OK
+        print(f"added {added['photos']} photos: {info['path']} now holds {info['photos']} "
+              f"photos ({added['skipped']} skipped this time; all skips listed in skipped.csv)")
+    return _report_skipped(added["skipped"] - added.get("already_indexed", 0),
+                           Path(info["path"]) / "skipped.csv")
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
@@ -173,6 +202,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from im2gps.benchmark import run_benchmark, write_results
 
     locators = [s.strip() for s in args.locators.split(",")] if args.locators else None
+    if args.report_explain < -1:
+        raise UsageError(f"--report-explain {args.report_explain}: use -1 (all), 0 (none) or a "
+                         "number of photos")
     log = (lambda message: None) if args.json else (lambda message: print(message,
                                                                           file=sys.stderr))
     result = run_benchmark(
@@ -221,9 +253,10 @@ def add_benchmark_command(commands: Any) -> None:
                        "../shared/data beside the checkout)")
     bench.add_argument("--out", help="folder for results.json/.csv/.md, predictions and plots")
     bench.add_argument("--cache", default=".cache", help="feature cache (default: %(default)s)")
-    bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    bench.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                        help="processes for feature extraction (default: all cores)")
-    bench.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    bench.add_argument("--n-boot", type=positive_int, default=1000,
+                       help="bootstrap resamples (default: %(default)s)")
     bench.add_argument("--no-size-curve", action="store_true",
                        help="skip the accuracy-against-database-size curve")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -256,27 +289,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "command runs again; the index appears under DIR only when complete.")
     build.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
     build.add_argument("--out", required=True, help="index directory to create")
-    build.add_argument("--features", default="tiny,color,texton,gist,lines",
+    build.add_argument("--features", type=feature_list, default="tiny,color,texton,gist,lines",
                        help="comma-separated features (default: %(default)s)")
     build.add_argument("--index-type", default="Flat",
                        help="FAISS factory string (default: %(default)s, exact search; e.g. "
                             "OPQ64_256,IVF4096,PQ64 or HNSW32 for a compressed or graph "
                             "index, trained on a sample)")
-    build.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    build.add_argument("--jobs", type=positive_int, default=1,
+                       help="worker processes (default: 1)")
     build.add_argument("--scheduler", metavar="ADDRESS",
                        help="extract features on this Dask cluster (e.g. tcp://host:8786; "
                             "needs the dask extra) instead of local processes; the workers "
                             "must be able to read the photo paths")
-    build.add_argument("--nprobe", type=int,
+    build.add_argument("--nprobe", type=positive_int,
                        help="default inverted lists visited per query (IVF index types)")
-    build.add_argument("--ef-search", type=int,
+    build.add_argument("--ef-search", type=positive_int,
                        help="default search beam width (HNSW index types)")
-    build.add_argument("--rerank", type=int, metavar="N",
+    build.add_argument("--rerank", type=nonnegative_int, metavar="N",
                        help="by default, re-rank a short list of N candidates with exact "
                             "distances read from the feature files (compressed index types)")
-    build.add_argument("--fit-sample", type=int, default=200,
+    build.add_argument("--fit-sample", type=positive_int, default=200,
                        help="photos sampled to learn textons (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    build.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
+                       help="refuse photos with more pixels than this as possible decompression "
+                            "bombs (default: %(default)s, 300 megapixels)")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index")
     build.add_argument("--json", action="store_true", help="print the index info as JSON")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -289,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted run resumes. Photos already in the index are skipped.")
     add.add_argument("index", help="index directory")
     add.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
-    add.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    add.add_argument("--jobs", type=positive_int, default=1,
+                     help="worker processes (default: 1)")
+    add.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
+                     help="refuse photos with more pixels than this as possible decompression "
+                          "bombs (default: %(default)s, 300 megapixels)")
     add.add_argument("--json", action="store_true", help="print the index info as JSON")
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_index_add)
@@ -303,19 +344,22 @@ def build_parser() -> argparse.ArgumentParser:
     locate = commands.add_parser("locate", help="estimate where photos were taken")
     locate.add_argument("index", help="index directory (from `im2gps index build`)")
     locate.add_argument("images", nargs="+", help="photos to locate")
-    locate.add_argument("--k", type=int, help="neighbours that vote (default: the locator's)")
+    locate.add_argument("--k", type=positive_int,
+                        help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
-    locate.add_argument("--bandwidth-km", type=float, help="mean-shift bandwidth in km")
-    locate.add_argument("--nprobe", type=int,
+    locate.add_argument("--bandwidth-km", type=positive_float,
+                        help="mean-shift bandwidth in km")
+    locate.add_argument("--nprobe", type=positive_int,
                         help="inverted lists visited per query (IVF indexes; default: the "
                              "index's setting)")
-    locate.add_argument("--ef-search", type=int,
+    locate.add_argument("--ef-search", type=positive_int,
                         help="search beam width (HNSW indexes; default: the index's setting)")
-    locate.add_argument("--rerank", type=int, metavar="N",
+    locate.add_argument("--rerank", type=nonnegative_int, metavar="N",
                         help="re-rank a short list of N candidates with exact distances "
                              "(0: off; default: the index's setting)")
-    locate.add_argument("--clusters", type=int, default=5, help="clusters to show (default 5)")
-    locate.add_argument("--neighbors", type=int, default=10,
+    locate.add_argument("--clusters", type=nonnegative_int, default=5,
+                        help="clusters to show (default 5)")
+    locate.add_argument("--neighbors", type=nonnegative_int, default=10,
                         help="nearest database photos to show (default 10)")
     locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
     locate.add_argument("--json-list", action="store_true",
@@ -336,16 +380,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (0 ok, 1 some inputs failed, 2 usage, 3 data).
+
+    Output piped into a reader that stops early (``| head``) ends quietly with
+    exit code 141, as a Unix tool killed by SIGPIPE does.
+    """
     from im2gps.index import IndexFormatError
     from im2gps.photos import PhotoError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as err:
+        parser.print_usage(sys.stderr)
+        print(f"im2gps: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_DATA
+    except BrokenPipeError:
+        # The reader went away; make the interpreter's final flush of stdout quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("im2gps: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

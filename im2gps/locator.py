@@ -29,32 +29,77 @@ import numpy as np
 from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, build_index
-from im2gps.photos import PhotoCollection, PhotoError, load_image
+from im2gps.photos import (
+    DECODE_SIDE,
+    PhotoCollection,
+    PhotoError,
+    check_image_array,
+    load_image,
+)
 from im2gps.predictions import Predictions
 from im2gps.voting import DEFAULT_BANDWIDTH_KM, kde_vote, meanshift, one_nn
 
-__all__ = ["Im2GPS", "load_images"]
+__all__ = ["Im2GPS", "extract_each", "load_images"]
 
 LOCATOR_FILE = "locator.json"
 
 
-def load_images(images: Sequence[np.ndarray | str | os.PathLike]) -> tuple[
-        list[np.ndarray | None], list[str | None]]:
-    """Decode paths (arrays pass through); failures become ``None`` with a reason."""
+def load_images(images: Sequence[np.ndarray | str | os.PathLike] | str | os.PathLike
+                ) -> tuple[list[np.ndarray | None], list[str | None]]:
+    """Decode paths and check arrays; failures become ``None`` with a reason.
+
+    ``images`` is a sequence of image paths or ``(H, W, 3)`` uint8 arrays; a
+    single path (a ``str`` or ``Path``) is taken as one photo. Paths are
+    decoded at :data:`~im2gps.photos.DECODE_SIDE` (big JPEGs at a reduced
+    scale); a photo that cannot be used (unreadable, too small, not an RGB
+    array) gets ``None`` and its reason, naming the file or the position.
+    """
+    if isinstance(images, str | os.PathLike):
+        images = [images]
     out: list[np.ndarray | None] = []
     errors: list[str | None] = []
-    for image in images:
-        if isinstance(image, np.ndarray):
-            out.append(image)
-            errors.append(None)
-            continue
+    for position, image in enumerate(images):
         try:
-            out.append(load_image(image))
+            if isinstance(image, str | os.PathLike):
+                out.append(load_image(image, max_side=DECODE_SIDE))
+            else:
+                out.append(check_image_array(image, where=f"image {position}"))
             errors.append(None)
         except PhotoError as err:
             out.append(None)
             errors.append(str(err))
     return out, errors
+
+
+def extract_each(index: GeoIndex, images: list[np.ndarray | None], errors: list[str | None]
+                 ) -> dict[str, np.ndarray]:
+    """Raw descriptors of each image, NaN rows where it is None or an extractor fails.
+
+    The images are extracted as one batch; should that fail, one by one, so
+    that only the images an extractor fails on get NaN rows (and their reason
+    in ``errors``, which is updated in place).
+    """
+    dims = {name: ex.dim for name, ex in index.extractors.items()}
+    full = {name: np.full((len(images), dim), np.nan, np.float32) for name, dim in dims.items()}
+    ok = [i for i, image in enumerate(images) if image is not None]
+    if not ok:
+        return full
+    try:
+        matrices = index.extract([images[i] for i in ok])
+        for name, matrix in matrices.items():
+            full[name][ok] = matrix
+        return full
+    except Exception:  # noqa: BLE001 - find the images that fail, one by one
+        pass
+    for i in ok:
+        try:
+            vectors = index.extract([images[i]])
+        except Exception as err:  # noqa: BLE001 - any extractor failure fails that photo
+            errors[i] = f"image {i}: feature extraction failed: {type(err).__name__}: {err}"
+            continue
+        for name, matrix in vectors.items():
+            full[name][i] = matrix[0]
+    return full
 
 
 class Im2GPS:
@@ -223,19 +268,26 @@ class Im2GPS:
     def predict(self, images: Sequence[np.ndarray | str | os.PathLike]) -> Predictions:
         """Locate photos given as RGB arrays or image paths.
 
-        A photo that cannot be decoded fails (NaN estimate, reason in
-        ``errors``); the others are answered as usual.
+        Parameters
+        ----------
+        images : sequence of str, Path or numpy.ndarray, or one str or Path
+            Image paths or ``(H, W, 3)`` uint8 RGB arrays; a single path is
+            one photo.
+
+        Returns
+        -------
+        Predictions
+            One row per image. A photo that cannot be used (unreadable, too
+            small, not an RGB array, an extractor failing on it) fails: NaN
+            estimate, ``failed`` true, the reason naming the file in
+            ``errors``; the others are answered as usual.
         """
         index = self._fitted()
         decoded, errors = load_images(images)
-        ok = [i for i, image in enumerate(decoded) if image is not None]
-        matrices = index.extract([decoded[i] for i in ok])
-        full = {name: np.full((len(decoded), m.shape[1]), np.nan, np.float32)
-                for name, m in matrices.items()}
-        for name, m in matrices.items():
-            full[name][ok] = m
+        full = extract_each(index, decoded, errors)
         predictions = self.predict_features(full)
-        predictions.errors = errors
+        predictions.errors = [error or default for error, default in
+                              zip(errors, predictions.errors, strict=True)]
         return predictions
 
     def predict_features(self, matrices: dict[str, np.ndarray]) -> Predictions:

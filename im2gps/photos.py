@@ -482,11 +482,16 @@ class PhotoCollection:
 
     # -- reading -------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, **kwargs) -> PhotoCollection:
-        """Read a folder (EXIF GPS) or a CSV manifest, whichever ``path`` is."""
+    def open(cls, path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
+             **kwargs) -> PhotoCollection:
+        """Read a folder (EXIF GPS) or a CSV manifest, whichever ``path`` is.
+
+        ``max_pixels`` applies to a folder's photos, whose headers are read;
+        other keyword arguments go to :meth:`from_csv`.
+        """
         path = Path(path)
         if path.is_dir():
-            return cls.from_folder(path, **kwargs)
+            return cls.from_folder(path, max_pixels=max_pixels)
         if path.suffix.lower() == ".csv":
             return cls.from_csv(path, **kwargs)
         if not path.exists():
@@ -649,8 +654,49 @@ class PhotoCollection:
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> PhotoCollection:
         """A collection of the given rows (positions), keeping the source."""
-        table = self.table.iloc[np.asarray(rows)].reset_index(drop=True)
+        table = self.table.iloc[np.asarray(rows, dtype=np.int64)].reset_index(drop=True)
         return PhotoCollection(table, [], self.source)
+
+    def with_skipped(self, skipped: Sequence[Skipped]) -> PhotoCollection:
+        """The same photos with ``skipped`` as the list of entries left out."""
+        return PhotoCollection(self.table, list(skipped), self.source)
+
+    def deduplicated(self, known: pd.DataFrame | None = None) -> PhotoCollection:
+        """This collection with a ``sha256`` column and each photo's copies skipped.
+
+        A photo is identified by the SHA-256 of its file's bytes, whatever its
+        name or folder: the second and later copies are skipped and reported
+        naming the first (``same photo as trip1/IMG_1.jpg``), as are photos
+        whose content is already in ``known`` (an index's photo table with
+        ``id`` and ``sha256`` columns: ``already indexed as ...``). Files that
+        cannot be read are skipped with their reason.
+
+        Parameters
+        ----------
+        known : pandas.DataFrame, optional
+            Photos already indexed, with columns ``id`` and ``sha256``.
+        """
+        first: dict[str, str] = {}
+        if known is not None and "sha256" in known:
+            first = dict(zip(known["sha256"].astype(str), known["id"].astype(str), strict=True))
+        indexed = set(first)
+        keep, hashes, skipped = [], [], list(self.skipped)
+        for row, (photo_id, path) in enumerate(zip(self.ids, self.paths, strict=True)):
+            try:
+                digest = content_hash(path)
+            except PhotoError as err:
+                skipped.append(Skipped(err.path, err.reason))
+                continue
+            if digest in first:
+                how = "already indexed as" if digest in indexed else "same photo as"
+                skipped.append(Skipped(path, f"{how} {first[digest]} (identical content)"))
+                continue
+            first[digest] = photo_id
+            keep.append(row)
+            hashes.append(digest)
+        table = self.table.iloc[keep].reset_index(drop=True).copy()
+        table["sha256"] = hashes
+        return PhotoCollection(table, skipped, self.source)
 
     def images(self, max_pixels: int = MAX_PIXELS) -> Iterator[np.ndarray]:
         """Decode the photos one by one (raises :class:`PhotoError` on a bad one)."""

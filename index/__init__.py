@@ -12,7 +12,7 @@
 * :func:`add_photos` -- grow an index with new photos (:mod:`im2gps.index.add`).
 """
 
-from im2gps.index.add import add_photos
+from im2gps.index.add import NothingToAdd, add_photos
 from im2gps.index.ann import index_bytes, rerank, search_parameters, train_faiss_index
 from im2gps.index.build import build_index, faiss_over_features, make_extractors, make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
@@ -21,6 +21,7 @@ from im2gps.index.store import FORMAT_VERSION, GeoIndex, IndexFormatError
 
 __all__ = [
     "FORMAT_VERSION",
+    "NothingToAdd",
     "add_photos",
     "FeatureSet",
     "GeoIndex",

@@ -29,9 +29,49 @@ import pandas as pd
 from im2gps.index.build import swap_into_place, write_manifest
 from im2gps.index.extract import extract_features
 from im2gps.index.store import GeoIndex
-from im2gps.photos import PhotoCollection, Skipped, skipped_table
+from im2gps.photos import MAX_PIXELS, PhotoCollection, Skipped, skipped_table
 
-__all__ = ["add_photos"]
+__all__ = ["ALREADY", "NothingToAdd", "add_photos"]
+
+
+#: How the reasons of photos skipped as already indexed begin.
+ALREADY = ("already indexed as", "same photo as", "already in the index")
+
+
+class NothingToAdd(ValueError):
+    """No photo of the collection was new (or none could be used); the index is unchanged.
+
+    Attributes
+    ----------
+    skipped : list of Skipped
+        Every photo of the collection, with why it was not added.
+    """
+
+    def __init__(self, message: str, skipped: list[Skipped]) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+def _unique_ids(new: pd.DataFrame, existing: set[str], source: str) -> list[str]:
+    """New photos' ids, made unique against the index's by prefixing their folder's name.
+
+    ``IMG_0001.jpg`` of a second trip becomes ``trip2/IMG_0001.jpg`` (then
+    ``trip2~2/IMG_0001.jpg``, ...) when the index already holds an
+    ``IMG_0001.jpg``: the two are different photos (identical content is
+    skipped before this).
+    """
+    source_path = Path(source)
+    prefix = (source_path.parent if source_path.suffix.lower() == ".csv" else source_path).name
+    taken = set(existing)
+    ids = []
+    for photo_id in new["id"].astype(str):
+        candidate, n = photo_id, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{prefix or 'added'}{'' if n == 2 else f'~{n - 1}'}/{photo_id}"
+        taken.add(candidate)
+        ids.append(candidate)
+    return ids
 
 
 def add_photos(
@@ -39,6 +79,7 @@ def add_photos(
     photos: PhotoCollection | str | os.PathLike,
     jobs: int = 1,
     progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> GeoIndex:
     """Add geotagged photos to an index directory.
 
@@ -47,38 +88,56 @@ def add_photos(
     index_dir : str or Path
         An index written by :func:`~im2gps.index.build_index`.
     photos : PhotoCollection or str or Path
-        The new photos (a collection, a folder with EXIF GPS, or a CSV manifest).
-        Photos whose image path is already in the index are skipped.
+        The new photos (a collection, a folder with EXIF GPS, or a CSV
+        manifest). A photo whose content is already in the index (the same
+        file from another folder, or a copy) is skipped and reported naming
+        the indexed id; a new photo whose id (relative path) is taken gets
+        its folder's name in front (``trip2/IMG_0001.jpg``).
     jobs : int, optional
         Worker processes for feature extraction.
     progress : bool, optional
         Show a progress bar.
+    max_pixels : int, optional
+        Pixel limit of a photo.
 
     Returns
     -------
     GeoIndex
-        The grown index.
+        The grown index; its manifest's last ``additions`` entry counts the
+        photos added and skipped by this call.
 
     Raises
     ------
-    ValueError
-        If no photo is new or none could be decoded (the index is left as it was).
+    NothingToAdd
+        If no photo is new or none could be decoded (the index is left as it
+        was); its ``skipped`` lists why, photo by photo.
     """
     out = Path(index_dir).resolve()
     index = GeoIndex.load(out)
-    collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(photos)
-    known = set(index.photos["image"])
-    new_rows = [i for i, path in enumerate(collection.paths) if path not in known]
-    skipped = list(collection.skipped) + [
-        Skipped(path, "already in the index") for path in collection.paths if path in known]
+    collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
+        photos, max_pixels=max_pixels)
+    known_paths = set(index.photos["image"])
+    if "sha256" not in index.photos:  # an index built before content hashes: by path
+        fresh = [i for i, path in enumerate(collection.paths) if path not in known_paths]
+        skipped_paths = [Skipped(path, "already in the index (same file)")
+                         for path in collection.paths if path in known_paths]
+        collection = collection.subset(fresh).with_skipped(
+            collection.skipped + skipped_paths)
+    collection = collection.deduplicated(known=index.photos)
+    skipped = list(collection.skipped)
+    new_rows = list(range(len(collection)))
     if not new_rows:
-        raise ValueError(f"{collection.source}: no new photos for {out} "
-                         f"({len(skipped)} skipped)")
+        raise NothingToAdd(f"{collection.source}: no new photos for {out} "
+                           f"({len(skipped)} skipped)", skipped)
     new = collection.subset(new_rows)
     work = out.with_name(out.name + ".adding")
-    feature_set = extract_features(new, index.extractors, work, jobs=jobs, progress=progress)
+    new.table["id"] = _unique_ids(new.table, set(index.photos["id"].astype(str)),
+                                  collection.source)
+    feature_set = extract_features(new, index.extractors, work, jobs=jobs, progress=progress,
+                                   max_pixels=max_pixels)
     if not feature_set.ok.any():
-        raise ValueError(f"{collection.source}: none of the new photos could be decoded")
+        raise NothingToAdd(f"{collection.source}: none of the new photos could be decoded",
+                           skipped + feature_set.skipped)
     skipped += feature_set.skipped
     added = {name: feature_set.matrices[name] for name in index.feature_names}
 
@@ -106,7 +165,9 @@ def add_photos(
     manifest["index"]["ntotal"] = int(faiss_index.ntotal)
     manifest["additions"] = [*manifest.get("additions", []),
                              {"source": collection.source, "photos": int(feature_set.ok.sum()),
-                              "skipped": len(skipped)}]
+                              "skipped": len(skipped),
+                              "already_indexed": sum(s.reason.startswith(ALREADY)
+                                                     for s in skipped)}]
     write_manifest(tmp, manifest)
     swap_into_place(tmp, out)
     shutil.rmtree(work, ignore_errors=True)

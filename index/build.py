@@ -36,7 +36,7 @@ from im2gps.index.ann import make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
 from im2gps.index.extract import extract_features, fit_extractors
 from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, sha256_file
-from im2gps.photos import PhotoCollection, skipped_table
+from im2gps.photos import MAX_PIXELS, PhotoCollection, skipped_table
 
 __all__ = ["build_index", "faiss_over_features", "make_extractors", "make_faiss_index"]
 
@@ -79,6 +79,7 @@ def build_index(
     search: Mapping[str, int] | None = None,
     max_train: int = 200_000,
     chunk_rows: int | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> GeoIndex:
     """Build an index directory of geotagged photos.
 
@@ -118,33 +119,51 @@ def build_index(
     chunk_rows : int, optional
         Photos per chunk when measuring scales and adding vectors (default:
         about 256 MiB per chunk).
+    max_pixels : int, optional
+        Pixel limit of a photo (:data:`im2gps.photos.MAX_PIXELS` by default);
+        larger photos are skipped as possible decompression bombs.
 
     Returns
     -------
     GeoIndex
-        The loaded new index.
+        The loaded new index. Photos that could not be used (unreadable, no
+        GPS position, copies of another photo of the collection, ...) are
+        listed in its ``skipped.csv`` with their reason.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` exists and ``overwrite`` is false.
+    ValueError
+        If the FAISS factory string or a feature name is wrong (checked before
+        any photo is read), or no photo could be used.
     """
-    collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(photos)
     out = Path(out).resolve()
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite)")
+        raise FileExistsError(f"{out}: already exists (--overwrite replaces it; "
+                              "overwrite=True from Python)")
+    search = ann.search_settings(search)
+    extractors = make_extractors(features)
+    _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
+    collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
+        photos, max_pixels=max_pixels)
+    collection = collection.deduplicated()
     if len(collection) == 0:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in collection.skipped[:3])
         raise ValueError(f"{collection.source}: no usable photos "
                          f"({len(collection.skipped)} skipped, e.g. {reasons})")
-    search = ann.search_settings(search)
     work = out.with_name(out.name + ".partial")
-    extractors = make_extractors(features)
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
-    _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
     _resumed_extractors(extractors, work)
-    fit_extractors(extractors, collection, sample_size=fit_sample, seed=seed)
+    fit_extractors(extractors, collection, sample_size=fit_sample, seed=seed,
+                   max_pixels=max_pixels)
     # The unfinished directory lives in the work folder and is renamed to `out` when
     # complete; whatever an interrupted run left of it is redone.
     tmp = work / "index"
     shutil.rmtree(tmp, ignore_errors=True)
     feature_set = extract_features(collection, extractors, work, jobs=jobs, progress=progress,
-                                   scheduler=scheduler, into=tmp / "features")
+                                   scheduler=scheduler, into=tmp / "features",
+                                   max_pixels=max_pixels)
     if not feature_set.ok.any():
         raise ValueError(f"{collection.source}: no photo could be decoded")
     table = collection.table[feature_set.ok].reset_index(drop=True)

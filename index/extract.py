@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from im2gps.features import FeatureExtractor, load_extractor
-from im2gps.photos import PhotoCollection, PhotoError, Skipped, load_image
+from im2gps.photos import DECODE_SIDE, MAX_PIXELS, PhotoCollection, PhotoError, Skipped, load_image
 
 __all__ = ["FeatureSet", "extract_chunk", "extract_features", "fit_extractors",
            "single_thread", "write_atomic"]
@@ -82,6 +82,7 @@ def fit_extractors(
     collection: PhotoCollection,
     sample_size: int = 200,
     seed: int = 0,
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Fit the extractors that learn something on a seeded sample of the collection.
 
@@ -95,7 +96,7 @@ def fit_extractors(
     images = []
     for path in np.asarray(collection.paths)[rows]:
         try:
-            images.append(load_image(path))
+            images.append(load_image(path, max_pixels=max_pixels, max_side=DECODE_SIDE))
         except PhotoError:
             continue
     if not images:
@@ -106,6 +107,7 @@ def fit_extractors(
 
 # -- worker side ------------------------------------------------------------
 _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
+_WORKER_MAX_PIXELS = [MAX_PIXELS]
 
 
 def single_thread(extractors: Mapping[str, FeatureExtractor] | None = None) -> None:
@@ -121,9 +123,11 @@ def single_thread(extractors: Mapping[str, FeatureExtractor] | None = None) -> N
             extractor.threads = 1
 
 
-def _init_worker(state_dir: str, names: list[str], pooled: bool = True) -> None:
+def _init_worker(state_dir: str, names: list[str], pooled: bool = True,
+                 max_pixels: int = MAX_PIXELS) -> None:
     if pooled:
         single_thread()
+    _WORKER_MAX_PIXELS[0] = int(max_pixels)
     _WORKER_EXTRACTORS.clear()
     for name in names:
         _WORKER_EXTRACTORS[name] = load_extractor(state_dir, name)
@@ -132,21 +136,24 @@ def _init_worker(state_dir: str, names: list[str], pooled: bool = True) -> None:
 
 
 def _extract_chunk(paths: list[str]) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
-    return extract_chunk(_WORKER_EXTRACTORS, paths)
+    return extract_chunk(_WORKER_EXTRACTORS, paths, max_pixels=_WORKER_MAX_PIXELS[0])
 
 
-def extract_chunk(extractors: Mapping[str, FeatureExtractor], paths: Sequence[str]
+def extract_chunk(extractors: Mapping[str, FeatureExtractor], paths: Sequence[str],
+                  max_pixels: int = MAX_PIXELS,
                   ) -> tuple[dict[str, np.ndarray], list[bool], list[list[str]]]:
     """Decode a chunk of photos, then run each extractor on the whole batch.
 
-    Batches let the CNN run one forward pass per chunk. Should an extractor
-    fail on the batch, the chunk is redone photo by photo so that only the
-    photos it fails on are skipped.
+    Photos are decoded with their longer side reduced towards
+    :data:`~im2gps.photos.DECODE_SIDE` (JPEG DCT scaling), so big phone photos
+    cost little more than small ones. Batches let the CNN run one forward pass
+    per chunk. Should an extractor fail on the batch, the chunk is redone
+    photo by photo so that only the photos it fails on are skipped.
     """
     images, ok, skipped = [], [], []
     for path in paths:
         try:
-            images.append(load_image(path))
+            images.append(load_image(path, max_pixels=max_pixels, max_side=DECODE_SIDE))
             ok.append(True)
         except PhotoError as err:
             ok.append(False)
@@ -197,6 +204,7 @@ def extract_features(
     progress: bool = True,
     scheduler: Any = None,
     into: str | os.PathLike | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> FeatureSet:
     """Extract every feature of every photo, resuming from ``work_dir``.
 
@@ -225,6 +233,8 @@ def extract_features(
         Folder for one ``<feature>.npy`` per feature, filled one chunk at a
         time; the matrices are then returned memory-mapped (read-only)
         instead of in memory.
+    max_pixels : int, optional
+        Pixel limit of a photo (see :func:`im2gps.photos.load_image`).
 
     Returns
     -------
@@ -272,14 +282,14 @@ def extract_features(
 
         extract_on_dask(scheduler, extractors, chunk_paths, done, key=fingerprint)
     elif jobs <= 1 or len(todo) <= 1:
-        _init_worker(str(state_dir), names, pooled=False)
+        _init_worker(str(state_dir), names, pooled=False, max_pixels=max_pixels)
         for i in todo:
             commit(i, _extract_chunk(chunk_paths[i]))
             bar.update(len(chunk_paths[i]))
     else:
         context = get_context("spawn")  # fork is unsafe with OpenMP/BLAS thread pools
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(str(state_dir), names)) as pool:
+                                 initargs=(str(state_dir), names, True, max_pixels)) as pool:
             futures = {pool.submit(_extract_chunk, chunk_paths[i]): i for i in todo}
             from concurrent.futures import as_completed
 

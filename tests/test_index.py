@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from im2gps.index import GeoIndex, IndexFormatError, build_index, median_nn_distance
 from im2gps.photos import PhotoCollection
@@ -217,7 +218,7 @@ def test_view_selects_features_and_rows(small_index):
 
 
 def test_add_photos_grows_the_index(data_dir, tmp_path):
-    from im2gps.cli import EXIT_DATA, main
+    from im2gps.cli import EXIT_OK, main
     from im2gps.index import add_photos
 
     first = _manifest(data_dir, tmp_path, 20)
@@ -230,12 +231,80 @@ def test_add_photos_grows_the_index(data_dir, tmp_path):
     assert reloaded.scales == scales and reloaded.faiss_index.ntotal == 27
     assert reloaded.features("tiny").shape == (27, 768)
     skipped = pd.read_csv(tmp_path / "idx" / "skipped.csv")
-    assert (skipped["reason"] == "already in the index").sum() == 5
+    assert skipped["reason"].str.startswith("already indexed as ").sum() == 5
     # an added photo finds itself; an old one still does
     queries = {name: np.asarray(reloaded.features(name)[[3, 25]]) for name in FAST}
     _, ids = reloaded.search(queries, 1)
     assert ids[:, 0].tolist() == [3, 25]
     assert not (tmp_path / "idx.adding").exists()
-    # nothing new: a clear error, the index untouched
-    assert main(["index", "add", str(tmp_path / "idx"), str(more), "--no-progress"]) == EXIT_DATA
+    # nothing new: said plainly, exit code 0, the index untouched
+    assert main(["index", "add", str(tmp_path / "idx"), str(more), "--no-progress"]) == EXIT_OK
     assert len(GeoIndex.load(tmp_path / "idx")) == 27
+
+
+def _geotagged(source: Path, target: Path, fmt: str = "JPEG") -> Path:
+    """A copy of a real geotagged photo (EXIF GPS kept), re-encoded in ``fmt``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as image:
+        image.save(target, format=fmt, exif=image.getexif())
+    return target
+
+
+def test_ids_unique_and_copies_recognised(data_dir, tmp_path):
+    """IMG_0001.jpg and IMG_0001.png are two photos; so are IMG_0001.jpg of two trips;
+    the same photo from another folder is skipped as already indexed, naming its id."""
+    from im2gps.cli import EXIT_OK, main
+
+    images = sorted((data_dir / "im2gps2k" / "images").iterdir())[:4]
+    trip1, trip2 = tmp_path / "trip1", tmp_path / "trip2"
+    trip1.mkdir()
+    shutil.copy(images[0], trip1 / "IMG_0001.jpg")
+    _geotagged(images[1], trip1 / "IMG_0001.png", "PNG")
+    shutil.copy(images[0], trip1 / "copy_of_first.jpg")  # same bytes twice in one folder
+    trip2.mkdir()
+    shutil.copy(images[2], trip2 / "IMG_0001.jpg")  # same name, another photo
+    shutil.copy(images[0], trip2 / "IMG_0042.jpg")  # the first photo again, renamed
+    index = build_index(trip1, tmp_path / "idx", features=["tiny"], progress=False)
+    assert sorted(index.photos["id"]) == ["IMG_0001.jpg", "IMG_0001.png"]
+    skipped = pd.read_csv(index.path / "skipped.csv")
+    assert skipped["reason"].tolist() == ["same photo as IMG_0001.jpg (identical content)"]
+    code = main(["index", "add", str(tmp_path / "idx"), str(trip2), "--no-progress", "--json"])
+    assert code == EXIT_OK
+    grown = GeoIndex.load(tmp_path / "idx")
+    assert sorted(grown.photos["id"]) == ["IMG_0001.jpg", "IMG_0001.png", "trip2/IMG_0001.jpg"]
+    row = grown.photos.set_index("id").loc["trip2/IMG_0001.jpg"]
+    assert Path(row["image"]).parent == trip2
+    reasons = pd.read_csv(grown.path / "skipped.csv")["reason"].tolist()
+    assert "already indexed as IMG_0001.jpg (identical content)" in reasons
+    # the added photo is its own nearest neighbour, under its own id
+    query = {"tiny": np.asarray(grown.features("tiny")[2:3])}
+    _, ids = grown.search(query, 1)
+    assert grown.photos["id"].iloc[ids[0, 0]] == "trip2/IMG_0001.jpg"
+
+
+def test_build_and_add_exit_codes(data_dir, tmp_path):
+    from im2gps.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+
+    images = sorted((data_dir / "im2gps2k" / "images").iterdir())[:3]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image in images[:2]:
+        shutil.copy(image, folder)
+    out = str(tmp_path / "idx")
+    assert main(["index", "build", str(folder), "--out", out, "--features", "tiny",
+                 "--no-progress"]) == EXIT_OK
+    more = tmp_path / "more"
+    more.mkdir()
+    shutil.copy(images[2], more)
+    Image.new("RGB", (3, 3)).save(more / "tiny.jpg")
+    assert main(["index", "add", out, str(more), "--no-progress"]) == EXIT_PARTIAL
+    assert len(GeoIndex.load(out)) == 3
+    reasons = pd.read_csv(Path(out) / "skipped.csv")["reason"].tolist()
+    assert any("too small: 3x3 pixels" in r for r in reasons)
+    for bad in (["--jobs", "0"], ["--features", "tiny,nope"], ["--rerank", "-1"]):
+        with pytest.raises(SystemExit) as caught:
+            main(["index", "build", str(folder), "--out", str(tmp_path / "x"), *bad])
+        assert caught.value.code == EXIT_USAGE
+    Image.new("RGB", (2000, 2)).save(folder / "strip.png")
+    assert main(["index", "build", str(folder), "--out", str(tmp_path / "y"), "--features",
+                 "tiny", "--no-progress"]) == EXIT_PARTIAL

@@ -26,15 +26,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from im2gps.arguments import UsageError, positive_int
+from im2gps.arguments import print_json as _print_json
+
 __all__ = ["add_partition_command", "add_planet_command", "read_coordinates"]
 
 EXIT_OK = 0
 
 
-def _print_json(document: Any) -> None:
-    from im2gps.cli import _print_json as print_json
-
-    print_json(document)
+def _check_thresholds(t_maxes: list[int], t_min: int, min_level: int, max_level: int) -> None:
+    """Usage errors for partition thresholds and levels, before any work."""
+    if t_min < 0:
+        raise UsageError(f"--t-min {t_min}: must be >= 0")
+    if min(t_maxes) < 1:
+        raise UsageError(f"--t-max {min(t_maxes)}: must be >= 1")
+    if min(t_maxes) < t_min:
+        raise UsageError(f"--t-max {min(t_maxes)} is below --t-min {t_min}: a cell split at "
+                         "t_max photos could never keep t_min")
+    if not 0 <= min_level <= max_level <= 30:
+        raise UsageError(f"--min-level {min_level} / --max-level {max_level}: need 0 <= "
+                         "min-level <= max-level <= 30 (S2 levels)")
 
 
 def read_coordinates(path: str | os.PathLike) -> pd.DataFrame:
@@ -87,9 +98,14 @@ def _summary(cells: pd.DataFrame, assignment: np.ndarray) -> dict[str, Any]:
 def cmd_partition(args: argparse.Namespace) -> int:
     from im2gps.planet.partition import hierarchical_partition, save_cells
 
-    t_maxes = sorted({int(t) for t in str(args.t_max).split(",") if t.strip()}, reverse=True)
+    try:
+        t_maxes = sorted({int(t) for t in str(args.t_max).split(",") if t.strip()}, reverse=True)
+    except ValueError:
+        raise UsageError(f"--t-max {args.t_max!r}: expected whole numbers, e.g. 1000 or "
+                         "5000,1000") from None
     if not t_maxes:
-        raise ValueError("--t-max needs at least one number")
+        raise UsageError("--t-max needs at least one number")
+    _check_thresholds(t_maxes, args.t_min, args.min_level, args.max_level)
     table = read_coordinates(args.coords)
     levels = hierarchical_partition(table["lat"], table["lon"], t_maxes, args.t_min,
                                     args.min_level, args.max_level,
@@ -184,6 +200,8 @@ def cmd_planet_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out}: already exists (use --overwrite to replace it)")
+    if not args.cells:
+        _check_thresholds([args.t_max], args.t_min, args.min_level, args.max_level)
     locator = PlaNet(
         feature=args.feature, t_max=args.t_max, t_min=args.t_min, min_level=args.min_level,
         max_level=args.max_level, hidden=args.hidden, dropout=args.dropout,
@@ -260,17 +278,18 @@ def add_planet_command(subparsers: Any, name: str = "planet") -> argparse.Argume
     train.add_argument("--weight-decay", type=float, default=1e-4,
                        help="AdamW weight decay (default: %(default)s)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    train.add_argument("--max-epochs", type=int, default=200,
+    train.add_argument("--max-epochs", type=positive_int, default=200,
                        help="at most this many epochs (default: %(default)s)")
-    train.add_argument("--patience", type=int, default=10,
+    train.add_argument("--patience", type=positive_int, default=10,
                        help="early-stopping patience in epochs (default: %(default)s)")
-    train.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
+    train.add_argument("--batch-size", type=positive_int, default=256,
+                       help="batch size (default 256)")
     train.add_argument("--val-fraction", type=float, default=0.1,
                        help="photographers held out for validation (default: %(default)s)")
     train.add_argument("--coordinate", choices=["mean", "center"], default="mean",
                        help="answer with the cell's photo mean or its centre (default mean)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--jobs", type=int, default=1, help="feature extraction processes")
+    train.add_argument("--jobs", type=positive_int, default=1, help="feature extraction processes")
     train.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     train.add_argument("--json", action="store_true", help="print a JSON summary")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
