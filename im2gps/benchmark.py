@@ -276,7 +276,14 @@ def run_benchmark(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     db = datasets.load(database, data_dir)
-    query = datasets.load(test, data_dir)
+    # Test photos are kept even when their file is missing: such a photo fails at
+    # extraction and counts as a miss, instead of shrinking the test set unseen.
+    query = datasets.load(test, data_dir, check_files=False)
+    if len(query) == 0:
+        raise ValueError(f"{query.source}: no test photo with a valid location "
+                         f"({len(query.skipped)} row(s) skipped)")
+    for entry in query.skipped:
+        say(f"test row not scored (no valid truth): {entry.path}: {entry.reason}")
     rows = list(locators) if locators else default_locators()
     unknown = [r for r in rows if not _known(r)]
     if unknown:
@@ -295,6 +302,12 @@ def run_benchmark(
     matrices, failed_photos = ({}, [])
     if index is not None:
         matrices, failed_photos = query_features(query, index, cache, jobs, progress)
+        if len(failed_photos) == len(query):
+            reasons = "; ".join(f"{f['path']}: {f['reason']}" for f in failed_photos[:3])
+            raise ValueError(f"{query.source}: none of the {len(query)} test photos could be "
+                             f"read (e.g. {reasons})")
+        for failure in failed_photos:
+            say(f"test photo failed (counts as a miss): {failure['path']}: {failure['reason']}")
     timings["test_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 

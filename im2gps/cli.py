@@ -229,10 +229,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         print()
         print(result.clears_table())
         if result.failed_photos:
-            print(f"\n{len(result.failed_photos)} test photo(s) failed and count as misses")
+            print(f"\n{len(result.failed_photos)} test photo(s) failed and count as misses:")
+            for failure in result.failed_photos:
+                print(f"  {failure['path']}: {failure['reason']}")
         if args.out:
             print(f"\nresults written to {args.out}")
-    return EXIT_OK
+    return EXIT_PARTIAL if result.failed_photos else EXIT_OK
 
 
 def add_benchmark_command(commands: Any) -> None:

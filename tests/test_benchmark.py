@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from im2gps.benchmark import run_benchmark, write_results
 from im2gps.evaluate import errors_km, prior_location
@@ -27,6 +29,9 @@ def sets(data_dir, tmp_path_factory):
     broken = tmp / "broken.jpg"
     broken.write_bytes((data_dir / "im2gps237" / test["image"][0]).read_bytes()[:2000])
     test.loc[5, "image"] = str(broken)  # a test photo every method must fail on
+    test.loc[7, "image"] = str(tmp / "gone.jpg")  # a missing file: a miss, never dropped
+    Image.new("RGB", (2000, 2), "white").save(tmp / "strip.png")
+    test.loc[9, "image"] = str(tmp / "strip.png")  # too small to describe a scene
     test.to_csv(tmp / "test.csv", index=False)
     return tmp
 
@@ -39,11 +44,15 @@ def result(sets):
 
 def test_rows_and_failures(result):
     assert list(result.reports) == LOCATORS and result.n == 40
-    assert len(result.failed_photos) == 1 and "broken.jpg" in result.failed_photos[0]["path"]
+    reasons = {Path(f["path"]).name: f["reason"] for f in result.failed_photos}
+    assert set(reasons) == {"broken.jpg", "gone.jpg", "strip.png"}
+    assert reasons["gone.jpg"] == "file not found"
+    assert "too small: 2000x2 pixels" in reasons["strip.png"]
     for name in ("im2gps-tiny", "im2gps-color"):
-        assert result.reports[name].failed == 1
+        assert result.reports[name].failed == 3
         frame = result.predictions[name]
-        assert frame["failed"][5] and np.isinf(frame["error_km"][5])  # counted as a miss
+        for row in (5, 7, 9):  # counted as misses, in the denominator of 40
+            assert frame["failed"][row] and np.isinf(frame["error_km"][row])
     assert result.reports["oracle"].failed == 0
 
 
@@ -111,6 +120,15 @@ def test_cli_json(sets):
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
     assert document["n"] == 40 and set(document["results"]) == {"chance", "prior", "oracle"}
+
+
+def test_test_set_none_can_be_read(sets, tmp_path):
+    test = pd.read_csv(sets / "test.csv").iloc[:4]
+    test["image"] = [str(tmp_path / f"missing{i}.jpg") for i in range(4)]
+    test.to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(ValueError, match="none of the 4 test photos could be read"):
+        run_benchmark(sets / "db.csv", tmp_path / "test.csv", locators=["im2gps-tiny"],
+                      cache_dir=sets / "cache", progress=False, size_curve=False)
 
 
 def test_unknown_locator(sets):

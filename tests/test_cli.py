@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from im2gps.cli import EXIT_DATA, EXIT_OK, EXIT_PARTIAL, main
+from im2gps.cli import EXIT_DATA, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -95,3 +95,54 @@ def test_photos_without_gps_message(data_dir, tmp_path):
     shutil.copy(data_dir / "im2gps237" / "images" / "104123223.jpg", folder)
     result = run("index", "build", str(folder), "--out", str(tmp_path / "x"), "--no-progress")
     assert result.returncode == EXIT_DATA and "no usable photos" in result.stderr
+
+
+def test_tiny_and_broken_photos_fail_alone(index_dir, data_dir, tmp_path):
+    """One bad photo never stops the others; JSON says null, never NaN."""
+    from PIL import Image
+
+    photo = data_dir / "im2gps237" / "images" / "104123223.jpg"
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    Image.new("RGB", (2000, 2)).save(tmp_path / "strip.jpg")
+    result = run("locate", str(index_dir), str(tmp_path / "dot.png"), str(photo),
+                 str(tmp_path / "strip.jpg"), "--json")
+    assert result.returncode == EXIT_PARTIAL
+    assert "NaN" not in result.stdout
+    docs = json.loads(result.stdout)
+    assert [d["failed"] for d in docs] == [True, False, True]
+    assert docs[0]["lat"] is None and "dot.png: too small: 1x1 pixels" in docs[0]["error"]
+    assert "strip.jpg: too small: 2000x2" in docs[2]["error"]
+    assert -90 <= docs[1]["lat"] <= 90
+
+
+@pytest.mark.parametrize("args", [
+    ["locate", "IDX", "x.jpg", "--k", "0"],
+    ["locate", "IDX", "x.jpg", "--bandwidth-km", "-5"],
+    ["locate", "IDX", "x.jpg", "--bandwidth-km", "nan"],
+    ["index", "build", "x", "--out", "y", "--features", "gist,sift2"],
+    ["benchmark", "--locators", "chance,magic", "--no-size-curve"],
+    ["partition", "COORDS", "--t-max", "10", "--t-min", "50", "--out", "cells.csv"],
+    ["partition", "COORDS", "--t-max", "ten", "--t-min", "5", "--out", "cells.csv"],
+])
+def test_bad_option_values_are_usage_errors(args, index_dir, data_dir, tmp_path):
+    args = [{"IDX": str(index_dir), "COORDS": str(data_dir / "coords" / "mp16_100k.csv")}.get(
+        a, a) for a in args]
+    result = run(*args, *(["--cache", str(tmp_path)] if args[0] == "benchmark" else []))
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_messages_speak_the_command_line(index_dir, data_dir, tmp_path):
+    result = run("index", "build", str(data_dir / "im2gps2k" / "photos.csv"), "--out",
+                 str(index_dir))
+    assert result.returncode == EXIT_DATA
+    assert "--overwrite" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_output_into_head_ends_quietly(index_dir, data_dir):
+    photos = [str(p) for p in sorted((data_dir / "im2gps237" / "images").iterdir())[:12]]
+    command = " ".join([sys.executable, "-m", "im2gps", "locate", str(index_dir), *photos,
+                        "| head -n 2"])
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert len(result.stdout.splitlines()) == 2
+    assert result.stderr == ""

@@ -122,3 +122,18 @@ def test_kde_vote_and_density_weights(fitted, queries):
     uniform = fitted.predict(queries)
     assert not np.allclose(uniform.votes.cluster_weight[:, 0], votes.votes.cluster_weight[:, 0],
                            equal_nan=True)
+
+
+def test_bad_images_fail_alone(fitted, queries, tmp_path):
+    """A 1x1 array, a 3x3 file, a grey (H, W) array and a path: only the photo is answered."""
+    from PIL import Image
+
+    Image.new("RGB", (3, 3)).save(tmp_path / "three.png")
+    predictions = fitted.predict([np.zeros((1, 1, 3), np.uint8), str(tmp_path / "three.png"),
+                                  queries[0], np.zeros((64, 64), np.uint8)])
+    assert predictions.failed.tolist() == [True, True, False, True]
+    assert "image 0: too small: 1x1 pixels" in predictions.errors[0]
+    assert "three.png: too small: 3x3 pixels" in predictions.errors[1]
+    assert "not an (H, W, 3) RGB image" in predictions.errors[3]
+    one = fitted.predict(queries[0])  # one path is one photo, not a list of characters
+    assert len(one) == 1 and one.lat[0] == predictions.lat[2]

@@ -217,3 +217,141 @@ def test_csv_missing_columns(tmp_path):
     manifest.write_text("image,lat,height\nx.jpg,1,2\n")
     with pytest.raises(PhotoError, match="no lon column in the header 'image,lat,height'"):
         PhotoCollection.from_csv(manifest)
+
+
+# -- formats and sizes people have --------------------------------------------------
+@pytest.mark.parametrize("suffix", [".heic", ".avif", ".webp", ".tif", ".png"])
+def test_formats_with_gps(real_photo, tmp_path, suffix):
+    """iPhone HEIC (pillow-heif), AVIF, WebP, TIFF, PNG: decoded, and their EXIF GPS read."""
+    exif = _exif_with_gps(-33.8694, 151.2083)
+    path = tmp_path / f"photo{suffix}"
+    with Image.open(real_photo) as image:
+        image.save(path, exif=exif.tobytes())  # Pillow's AVIF writer takes bytes only
+    image = load_image(path)
+    assert image.shape == (480, 640, 3) and 20 < image.mean() < 235
+    assert np.abs(image.astype(int) - load_image(real_photo)).mean() < 12  # same picture
+    assert read_gps(path) == pytest.approx((-33.8694, 151.2083), abs=1e-4)
+    collection = PhotoCollection.open(tmp_path)
+    assert collection.ids == [f"photo{suffix}"] and not collection.skipped
+
+
+def test_big_jpeg_decoded_at_reduced_scale(real_photo, tmp_path):
+    """A 12-megapixel JPEG decodes at 1/2 scale for features: its longer side >= 1024."""
+    from im2gps.photos import DECODE_SIDE
+
+    path = tmp_path / "big.jpg"
+    with Image.open(real_photo) as image:
+        image.resize((4000, 3000), Image.BICUBIC).save(path, quality=90)
+    full = load_image(path)
+    reduced = load_image(path, max_side=DECODE_SIDE)
+    assert full.shape == (3000, 4000, 3)
+    assert reduced.shape == (1500, 2000, 3)  # the DCT scale keeping >= 1024 px
+    small = np.asarray(Image.fromarray(full).resize((2000, 1500), Image.BOX), dtype=float)
+    assert np.abs(small - reduced).mean() < 3  # the same picture, not a crop or a blur
+    assert load_image(real_photo, max_side=DECODE_SIDE).shape == (480, 640, 3)  # small: as is
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` pixels, with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_pixel_limit_for_big_phone_photos(tmp_path, real_photo):
+    """108 and 200-megapixel photos pass the documented limit; 400 MP is refused;
+    --max-pixels (max_pixels) moves the limit both ways."""
+    for width, height in [(12000, 9000), (16320, 12240)]:
+        path = tmp_path / f"{width}.png"
+        path.write_bytes(_png_header(width, height))
+        with pytest.raises(PhotoError) as caught:
+            load_image(path)
+        assert "pixel limit" not in caught.value.reason  # it fails later, on missing data
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(20000, 20000))
+    with pytest.raises(PhotoError, match="over the pixel limit.*--max-pixels"):
+        load_image(bomb)
+    with pytest.raises(PhotoError, match="over the pixel limit"):
+        load_image(real_photo, max_pixels=100_000)
+    with pytest.raises(PhotoError) as caught:
+        load_image(bomb, max_pixels=500_000_000)
+    assert "pixel limit" not in caught.value.reason
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (2000, 2), (2, 2000)])
+def test_tiny_images_refused(tmp_path, size):
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", size, "gray").save(path)
+    with pytest.raises(PhotoError, match=f"too small: {size[0]}x{size[1]} pixels") as caught:
+        load_image(path)
+    assert caught.value.path == str(path)
+
+
+def test_folder_reports_every_file_it_does_not_take(data_dir, tmp_path):
+    shutil.copy(data_dir / "im2gps2k" / "images" / "1001087035.jpg", tmp_path / "a.jpg")
+    (tmp_path / "IMG_0002.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00" + bytes(64))
+    (tmp_path / "IMG_0003.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  " + bytes(64))
+    (tmp_path / ".DS_Store").write_bytes(bytes(64))
+    (tmp_path / "notes.txt").write_text("trip notes")
+    collection = PhotoCollection.open(tmp_path)
+    assert collection.ids == ["a.jpg"]
+    reasons = {Path(s.path).name: s.reason for s in collection.skipped}
+    assert set(reasons) == {"IMG_0002.CR2", "IMG_0003.MOV", ".DS_Store", "notes.txt"}
+    assert "camera raw (.cr2)" in reasons["IMG_0002.CR2"]
+    assert "video (.mov)" in reasons["IMG_0003.MOV"]
+    assert "hidden file" in reasons[".DS_Store"]
+    assert "not an image" in reasons["notes.txt"]
+
+
+# -- manifests ------------------------------------------------------------------------
+def test_csv_headers_and_coordinate_notations(data_dir, tmp_path):
+    images = data_dir / "im2gps2k" / "images"
+    names = sorted(p.name for p in images.iterdir())[:4]
+    manifest = tmp_path / "photos.csv"
+    manifest.write_text(
+        "\ufeff Image , Latitude ,LONGITUDE, Author\n"
+        f"{images / names[0]},40°14'36.1\"N,3°42'W,a\n"
+        f"{images / names[1]},40.2434N,3.7W,b\n"
+        f"{images / names[2]},-33.8694,151.2083,c\n"
+        f"{images / names[3]},S 33 52 10,E 151 12 30,d\n", encoding="utf-8")
+    collection = PhotoCollection.from_csv(manifest)
+    assert not collection.skipped and collection.table["author"].tolist() == list("abcd")
+    assert collection.coords == pytest.approx(np.array([
+        [40.24336111, -3.7], [40.2434, -3.7], [-33.8694, 151.2083],
+        [-33.86944444, 151.20833333]]), abs=1e-6)
+    geo = tmp_path / "geoestimation.csv"  # GeoEstimation's im2gps3k metadata layout
+    geo.write_text("IMG_ID,AUTHOR,LAT,LON\n" + "".join(
+        f"{name},x{i},{10 + i},{20 + i}\n" for i, name in enumerate(names[:2])))
+    collection = PhotoCollection.from_csv(geo, images=images)
+    assert collection.ids == names[:2]
+    assert collection.column("author").tolist() == ["x0", "x1"]
+
+
+def test_csv_errors_quote_text_and_line(data_dir, tmp_path):
+    images = data_dir / "im2gps2k" / "images"
+    name = sorted(p.name for p in images.iterdir())[0]
+    manifest = tmp_path / "photos.csv"
+    manifest.write_text("image,lat,lon\n"
+                        + "".join(f"{images / name},1,{i}\n".replace(name, f"{i}.jpg")
+                                  for i in range(11))
+                        + f"{images / name},\"40,24\",3.5\n"
+                        + f"{images / name},12N,4W,extra\n")
+    collection = PhotoCollection.from_csv(manifest, check_files=False)
+    reasons = [s.reason for s in collection.skipped]
+    assert "line 13: lat '40,24' is not a number (a decimal comma? write degrees with a " \
+           "decimal point)" in reasons
+    assert "line 14: 4 fields, the header has 3" in reasons
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(PhotoError, match="empty.csv: empty CSV manifest"):
+        PhotoCollection.from_csv(empty)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("image,lat,lon\nS\xe3o Paulo.jpg,-23.5,-46.6\n".encode("latin-1"))
+    with pytest.raises(PhotoError, match=r"latin.csv: not UTF-8 text \(byte 0xe3"):
+        PhotoCollection.from_csv(latin)
