@@ -5,7 +5,7 @@ Three parts, each written to ``benchmarks/results/scale.{json,md}``:
 ``accuracy``
     The figure users care about: geolocation accuracy on im2gps237 with a
     compressed index against the exact one, on the real im2gps2k database
-    (1,721 photos), for the classical combined descriptor (2,773-d) and the
+    for the classical combined descriptor (2,773-d) and the
     CNN embedding (1,280-d). Both use the voting setting the main benchmark
     chooses by photographer-grouped cross-validation on the database; only
     the FAISS index differs, built over the same combined vectors
@@ -79,7 +79,7 @@ BATCH = 256
 #: RAM of one serving machine assumed in the projections (this machine has 24 GiB).
 MACHINE_RAM = 16 * 2**30
 
-#: Compressed index types on the real 1,721-photo database, with query settings.
+#: Compressed index types on the real im2gps2k database, with query settings.
 REAL_TYPES: dict[str, list[tuple[str, dict[str, int]]]] = {
     "classical": [("PQ59", {}), ("PQ59", {"rerank": 240}), ("PCA256,SQ8", {}),
                   ("OPQ64_256,PQ64", {}), ("OPQ64_256,PQ64", {"rerank": 240}),
@@ -466,7 +466,7 @@ def markdown(document: dict[str, Any]) -> str:
         exact = {r["descriptor"]: r["bytes"] for r in document["accuracy"]
                  if r["index_type"] == "Flat"}
         lines += ["## Accuracy on im2gps237: compressed against exact index (real database)",
-                  "", "Same 1,721 im2gps2k photos, same combined vectors, same CV-chosen "
+                  "", "The same im2gps2k photos, same combined vectors, same CV-chosen "
                   "voting; only the FAISS index differs. Accuracy in % within each distance; "
                   "max loss: the largest drop against the exact index over the thresholds "
                   "(points; one photo is 0.42); recall@k: the exact k nearest found. Bytes per "
