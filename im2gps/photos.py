@@ -137,6 +137,8 @@ def _open(path: Path, max_pixels: int, data: bytes | None = None) -> Image.Image
                                "decompression bomb; raise --max-pixels if it is genuine)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise PhotoError(path, f"cannot be read: {err}") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's plugins raise anything on odd files
+        raise PhotoError(path, f"cannot be read: {type(err).__name__}: {err}") from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -226,7 +228,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
     image = _open(path, max_pixels, data)
     try:
         with image:
-            if max_side is not None and image.format == "JPEG":
+            if max_side is not None and image.format in ("JPEG", "MPO"):
                 width, height = image.size
                 scale = min(1.0, int(max_side) / max(width, height))
                 image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
@@ -240,8 +242,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
         if "truncated" in message:
             raise PhotoError(path, f"truncated file: {message}") from None
         raise PhotoError(path, f"corrupt image data: {message}") from None
-    except (MemoryError, Image.DecompressionBombError) as err:
-        raise PhotoError(path, f"cannot be decoded: {type(err).__name__}: {err}") from None
+    except MemoryError as err:
+        raise PhotoError(path, f"cannot be decoded: out of memory ({err})") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's plugins raise anything on odd files
+        raise PhotoError(path, f"corrupt image data: {type(err).__name__}: {err}") from None
 
 
 def check_image_array(image: object, where: str = "image") -> np.ndarray:

@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -553,7 +554,8 @@ def benchmark_explanations(
             if predictions.failed[j]:
                 continue
             photo_id = test.ids[i]
-            target = out / method / f"{photo_id.replace('/', '_')}.{fmt}"
+            # percent-encoded: one file per id ("a/b.jpg" and "a_b.jpg" stay apart)
+            target = out / method / f"{quote(photo_id, safe='')}.{fmt}"
             if method == "planet":
                 record = planet_probability_map(locator, predictions.cell_probs[j], target,
                                                 truth=tuple(truth[i]), dpi=70)
