@@ -62,7 +62,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
         search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
-        max_pixels=args.max_pixels,
+        max_pixels=args.max_pixels, coords=args.coords,
     )
     info = index.info()
     if args.json:
@@ -79,7 +79,8 @@ def cmd_index_add(args: argparse.Namespace) -> int:
 
     try:
         index = add_photos(args.index, args.photos, jobs=args.jobs,
-                           progress=not args.no_progress, max_pixels=args.max_pixels)
+                           progress=not args.no_progress, max_pixels=args.max_pixels,
+                           coords=args.coords)
     except NothingToAdd as err:
         failed = [s for s in err.skipped if not s.reason.startswith(ALREADY)]
         if args.json:
@@ -289,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="build an index from a folder (EXIF GPS) or a CSV manifest",
         description="Build an index directory. Interrupted builds resume when the same "
                     "command runs again; the index appears under DIR only when complete.")
-    build.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
+    build.add_argument("photos", help="folder of geotagged photos, CSV manifest image,lat,lon, "
+                       "or msgpack / WebDataset tar shards / zip archives (a folder or a file)")
+    build.add_argument("--coords", metavar="CSV",
+                       help="coordinates by photo id for containers that keep them apart "
+                            "(MP-16 msgpack shards: IMG_ID,LAT,LON; OSV-5M zips: "
+                            "id,latitude,longitude)")
     build.add_argument("--out", required=True, help="index directory to create")
     build.add_argument("--features", type=feature_list, default="tiny,color,texton,gist,lines",
                        help="comma-separated features (default: %(default)s)")
@@ -327,7 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "append them; the index is replaced only when complete, and an "
                     "interrupted run resumes. Photos already in the index are skipped.")
     add.add_argument("index", help="index directory")
-    add.add_argument("photos", help="folder of geotagged photos, or CSV manifest image,lat,lon")
+    add.add_argument("photos", help="folder of geotagged photos, CSV manifest image,lat,lon, "
+                     "or containers (as for index build)")
+    add.add_argument("--coords", metavar="CSV",
+                     help="coordinates by photo id for msgpack shards or zip archives")
     add.add_argument("--jobs", type=positive_int, default=1,
                      help="worker processes (default: 1)")
     add.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from im2gps.archives import is_member_ref, read_member
 from im2gps.errors import PhotoError
 from im2gps.gps import check_range, decode_gps_ifd, decode_xmp, parse_coordinate
 
@@ -224,6 +225,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
         pixel limit or smaller than :data:`MIN_SIDE` on a side. The message
         names the file and the reason.
     """
+    if data is None and is_member_ref(path):
+        data = read_member(path)
     path = Path(path)
     image = _open(path, max_pixels, data)
     try:
@@ -277,6 +280,8 @@ def content_hash(path: str | os.PathLike) -> str:
     PhotoError
         If the file cannot be read.
     """
+    if is_member_ref(path):
+        return hashlib.sha256(read_member(path)).hexdigest()
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
@@ -465,6 +470,59 @@ def _typed(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
+def _coordinates_by_key(csv_path: Path) -> tuple[dict[str, dict], list[str], list[Skipped]]:
+    """Rows of a coordinates CSV by their key column (image / IMG_ID / id)."""
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{csv_path}: no such coordinates CSV")
+    header, records = _read_csv_rows(csv_path)
+    names = [h.strip().lower() for h in header]
+    if "image" not in names:
+        for alias in ("img_id", "id", "image_id", "key"):
+            if alias in names:
+                names[names.index(alias)] = "image"
+                break
+    header = [("image" if n == "image" else h) for n, h in zip(names, header, strict=True)]
+    columns = _manifest_columns(csv_path, header)
+    by_key: dict[str, dict] = {}
+    skipped: list[Skipped] = []
+    for line, values in records:
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(columns):
+            skipped.append(Skipped(f"{csv_path}:{line}", f"line {line}: {len(values)} fields, "
+                                   f"the header has {len(columns)}"))
+            continue
+        record = dict(zip(columns, values, strict=True))
+        key = record.pop("image").strip()
+        try:
+            record["lat"] = parse_coordinate(record["lat"], "lat", where=f"{csv_path}:{line}")
+            record["lon"] = parse_coordinate(record["lon"], "lon", where=f"{csv_path}:{line}")
+        except PhotoError as err:
+            by_key[key] = Skipped(err.path, f"line {line}: {err.reason}")  # type: ignore[assignment]
+            continue
+        by_key[key] = record
+    # keys may be file names ("a4/d5/123.jpg") or bare ids ("123"): both look up
+    for key in list(by_key):
+        stem = Path(key).stem
+        by_key.setdefault(stem, by_key[key])
+    extras = [c for c in columns if c not in ("image", "lat", "lon")]
+    return by_key, extras, skipped
+
+
+def _coordinates_from_json(member) -> dict | Skipped | None:
+    """lat/lon of a WebDataset sample's JSON, or None when it has none."""
+    meta = {str(k).lower(): v for k, v in member.meta.items()}
+    lat = next((meta[k] for k in ("lat", "latitude") if k in meta), None)
+    lon = next((meta[k] for k in ("lon", "lng", "longitude") if k in meta), None)
+    if lat is None and lon is None:
+        return None
+    try:
+        return {"lat": parse_coordinate("" if lat is None else lat, "lat", where=member.ref),
+                "lon": parse_coordinate("" if lon is None else lon, "lon", where=member.ref)}
+    except PhotoError as err:
+        return Skipped(member.ref, f"its .json: {err.reason}")
+
+
 @dataclass
 class PhotoCollection:
     """A table of geotagged photos.
@@ -487,13 +545,23 @@ class PhotoCollection:
     # -- reading -------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
-             **kwargs) -> PhotoCollection:
-        """Read a folder (EXIF GPS) or a CSV manifest, whichever ``path`` is.
+             coords: str | os.PathLike | None = None, **kwargs) -> PhotoCollection:
+        """Read a folder (EXIF GPS), a CSV manifest or containers, whichever ``path`` is.
 
-        ``max_pixels`` applies to a folder's photos, whose headers are read;
-        other keyword arguments go to :meth:`from_csv`.
+        Containers (msgpack or tar shards, zip archives; :meth:`from_containers`)
+        are read when ``path`` is one, when ``coords`` is given, or when a
+        folder holds containers and no photos. ``max_pixels`` applies to a
+        folder's photos, whose headers are read; other keyword arguments go
+        to :meth:`from_csv`.
         """
+        from im2gps.archives import shard_files
+
         path = Path(path)
+        containers = (".msg", ".msgpack", ".tar", ".zip")
+        if coords is not None or (path.is_file() and path.suffix.lower() in containers) or (
+                path.is_dir() and shard_files(path, containers) and not any(
+                    p.suffix.lower() in IMAGE_EXTENSIONS for p in path.rglob("*"))):
+            return cls.from_containers(path, coords=coords)
         if path.is_dir():
             return cls.from_folder(path, max_pixels=max_pixels)
         if path.suffix.lower() == ".csv":
@@ -633,6 +701,101 @@ class PhotoCollection:
             table[column] = _typed(table[column])
         return cls(table, skipped, str(manifest))
 
+    @classmethod
+    def from_containers(cls, path: str | os.PathLike,
+                        coords: str | os.PathLike | None = None) -> PhotoCollection:
+        """Read photos inside msgpack shards, WebDataset tar shards or zip archives.
+
+        Nothing is unpacked: each photo's ``image`` is a member reference
+        (``<container>::<member>``, see :mod:`im2gps.archives`) that
+        :func:`load_image` reads in place. The containers are listed once
+        (names, byte offsets and content hashes).
+
+        Parameters
+        ----------
+        path : str or Path
+            A folder of ``.msg``, ``.tar`` or ``.zip`` files (searched
+            recursively, in natural order: ``shard_2`` before ``shard_10``),
+            or one such file.
+        coords : str or Path, optional
+            CSV of coordinates keyed by photo id, as the container's source
+            publishes it: GeoEstimation's ``IMG_ID,AUTHOR,LAT,LON,...`` for
+            MP-16 msgpack shards (keyed by the record's ``id``), OSV-5M's
+            ``id,latitude,longitude,...`` for its zips (keyed by the image's
+            file name without suffix). Required for msgpack and zip; a
+            WebDataset sample carries its own ``.json`` (``lat``/``lon`` or
+            ``latitude``/``longitude``), which ``coords`` overrides by key.
+
+        Returns
+        -------
+        PhotoCollection
+            Ids are the photos' keys in their containers (prefixed with the
+            container's name where a key repeats); extra columns of
+            ``coords`` are kept; ``sha256`` holds each photo's content hash.
+            Damaged records, samples without coordinates and truncated shards
+            are skipped and reported.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` or ``coords`` does not exist.
+        PhotoError
+            If ``path`` holds no container, mixes kinds, or msgpack / zip
+            come without ``coords``; or ``coords`` cannot be read.
+        """
+        from im2gps import archives
+
+        path = Path(path).resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such folder or container file")
+        kinds = {".msg": archives.list_msgpack, ".msgpack": archives.list_msgpack,
+                 ".tar": archives.list_tar, ".zip": archives.list_zip}
+        files = archives.shard_files(path, tuple(kinds))
+        suffixes = {f.suffix.lower().replace(".msgpack", ".msg") for f in files}
+        if not files:
+            raise PhotoError(path, "no .msg, .tar or .zip containers found")
+        if len(suffixes) > 1:
+            raise PhotoError(path, f"mixes container kinds {sorted(suffixes)}; give one kind "
+                                   "at a time")
+        kind = suffixes.pop()
+        by_key: dict[str, dict] = {}
+        skipped: list[Skipped] = []
+        extras: list[str] = []
+        if coords is not None:
+            by_key, extras, skipped = _coordinates_by_key(Path(coords).resolve())
+        elif kind in (".msg", ".zip"):
+            raise PhotoError(path, f"{kind} containers keep their coordinates in a separate "
+                                   "CSV: pass it with --coords (coords=...)")
+        rows = []
+        for container in files:
+            members, problems = kinds[container.suffix.lower()](container)
+            skipped.extend(Skipped(where, reason) for where, reason in problems)
+            for member in members:
+                record = by_key.get(member.key)
+                if record is None and kind == ".tar":
+                    record = _coordinates_from_json(member)
+                if record is None:
+                    skipped.append(Skipped(member.ref, f"no coordinates for {member.key!r}" + (
+                        f" in {coords}" if coords is not None else
+                        " (no lat/lon in its .json)")))
+                    continue
+                if isinstance(record, Skipped):
+                    skipped.append(Skipped(member.ref, record.reason))
+                    continue
+                rows.append({**record, "id": member.key, "image": member.ref,
+                             "sha256": member.sha256, "_container": container.stem})
+        table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon", *extras, "sha256",
+                                            "_container"])
+        repeated = table["id"].duplicated(keep=False)
+        table.loc[repeated, "id"] = table.loc[repeated, "_container"] + "/" + \
+            table.loc[repeated, "id"]
+        table = table.drop(columns="_container")
+        table["lat"] = table["lat"].astype(np.float64)
+        table["lon"] = table["lon"].astype(np.float64)
+        for column in extras:
+            table[column] = _typed(table[column])
+        return cls(table, skipped, str(path))
+
     # -- access --------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.table)
@@ -685,9 +848,11 @@ class PhotoCollection:
             first = dict(zip(known["sha256"].astype(str), known["id"].astype(str), strict=True))
         indexed = set(first)
         keep, hashes, skipped = [], [], list(self.skipped)
+        listed = self.table["sha256"].tolist() if "sha256" in self.table else [None] * len(self)
         for row, (photo_id, path) in enumerate(zip(self.ids, self.paths, strict=True)):
-            try:
-                digest = content_hash(path)
+            try:  # hashes listed with a container's members were computed from its bytes
+                digest = listed[row] if isinstance(listed[row], str) and len(
+                    listed[row]) == 64 else content_hash(path)
             except PhotoError as err:
                 skipped.append(Skipped(err.path, err.reason))
                 continue

@@ -80,6 +80,7 @@ def add_photos(
     jobs: int = 1,
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    coords: str | os.PathLike | None = None,
 ) -> GeoIndex:
     """Add geotagged photos to an index directory.
 
@@ -99,6 +100,9 @@ def add_photos(
         Show a progress bar.
     max_pixels : int, optional
         Pixel limit of a photo.
+    coords : str or Path, optional
+        CSV of coordinates by photo id, for containers (as for
+        :func:`~im2gps.index.build_index`).
 
     Returns
     -------
@@ -115,7 +119,7 @@ def add_photos(
     out = Path(index_dir).resolve()
     index = GeoIndex.load(out)
     collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
-        photos, max_pixels=max_pixels)
+        photos, max_pixels=max_pixels, coords=coords)
     known_paths = set(index.photos["image"])
     if "sha256" not in index.photos:  # an index built before content hashes: by path
         fresh = [i for i, path in enumerate(collection.paths) if path not in known_paths]

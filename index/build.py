@@ -80,13 +80,16 @@ def build_index(
     max_train: int = 200_000,
     chunk_rows: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    coords: str | os.PathLike | None = None,
 ) -> GeoIndex:
     """Build an index directory of geotagged photos.
 
     Parameters
     ----------
     photos : PhotoCollection or str or Path
-        A collection, or a folder (GPS from EXIF) or CSV manifest to read.
+        A collection, or a folder (GPS from EXIF), a CSV manifest, or
+        containers (msgpack / WebDataset tar shards, zip archives; see
+        :meth:`~im2gps.photos.PhotoCollection.from_containers`) to read.
     out : str or Path
         The index directory to create.
     features : sequence of str or mapping, optional
@@ -122,6 +125,9 @@ def build_index(
     max_pixels : int, optional
         Pixel limit of a photo (:data:`im2gps.photos.MAX_PIXELS` by default);
         larger photos are skipped as possible decompression bombs.
+    coords : str or Path, optional
+        CSV of coordinates by photo id for containers that keep them apart
+        (MP-16 msgpack shards, OSV-5M zips).
 
     Returns
     -------
@@ -146,7 +152,7 @@ def build_index(
     extractors = make_extractors(features)
     _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
     collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
-        photos, max_pixels=max_pixels)
+        photos, max_pixels=max_pixels, coords=coords)
     collection = collection.deduplicated()
     if len(collection) == 0:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in collection.skipped[:3])
