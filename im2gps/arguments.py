@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from im2gps.errors import UsageError
 from im2gps.jsonable import json_default
 
 __all__ = [
@@ -34,10 +35,6 @@ __all__ = [
 #: Exit codes scripts can trust: 0 everything done; 1 done, but some inputs were
 #: skipped or failed; 2 wrong usage (including bad option values); 3 bad data.
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
-
-
-class UsageError(ValueError):
-    """Wrong usage found after parsing (e.g. ``--t-max`` below ``--t-min``): exit code 2."""
 
 
 def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], what: str

@@ -73,6 +73,14 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return _report_skipped(info["skipped"], Path(info["path"]) / "skipped.csv")
 
 
+def _print_skips(entries: list, limit: int = 20) -> None:
+    """Each skipped input with its reason, on stderr (the first ``limit``)."""
+    for entry in entries[:limit]:
+        print(f"  skipped {entry.path}: {entry.reason}", file=sys.stderr)
+    if len(entries) > limit:
+        print(f"  ... and {len(entries) - limit} more", file=sys.stderr)
+
+
 def cmd_index_add(args: argparse.Namespace) -> int:
     from im2gps.index import NothingToAdd, add_photos
     from im2gps.index.add import ALREADY
@@ -85,21 +93,28 @@ def cmd_index_add(args: argparse.Namespace) -> int:
         failed = [s for s in err.skipped if not s.reason.startswith(ALREADY)]
         if args.json:
             _print_json({"index": str(args.index), "added": 0,
-                         "skipped": [vars(s) for s in err.skipped]})
+                         "already_indexed": len(err.skipped) - len(failed),
+                         "failed": len(failed), "skipped": [vars(s) for s in err.skipped]})
         else:
-            print(f"nothing new to add to {args.index}: {err}")
-            for entry in failed[:10]:
-                print(f"  skipped {entry.path}: {entry.reason}", file=sys.stderr)
+            print(f"nothing new to add to {args.index}: {len(err.skipped) - len(failed)} "
+                  f"already indexed, {len(failed)} failed (the index is unchanged)")
+            _print_skips(err.skipped)
         return EXIT_PARTIAL if failed else EXIT_OK
     info = index.info()
     added = index.manifest["additions"][-1]
+    already = added.get("already_indexed", 0)
+    failed = added["skipped"] - already
     if args.json:
-        _print_json(dict(info, added=added["photos"], added_skipped=added["skipped"]))
+        _print_json(dict(info, added=added["photos"], already_indexed=already, failed=failed))
     else:
         print(f"added {added['photos']} photos: {info['path']} now holds {info['photos']} "
-              f"photos ({added['skipped']} skipped this time; all skips listed in skipped.csv)")
-    return _report_skipped(added["skipped"] - added.get("already_indexed", 0),
-                           Path(info["path"]) / "skipped.csv")
+              f"photos ({already} already indexed, {failed} failed this time; every skip is "
+              "listed in skipped.csv)")
+    if failed:
+        print(f"im2gps: {failed} input(s) failed; reasons in "
+              f"{Path(info['path']) / 'skipped.csv'}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
@@ -134,7 +149,14 @@ def cmd_locate(args: argparse.Namespace) -> int:
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
               "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
     locator.set_params(**{key: value for key, value in params.items() if value is not None})
+    if args.k is not None and args.k > len(locator.index_):
+        print(f"im2gps: warning: --k {args.k} is more than the {len(locator.index_)} photos of "
+              "the index: every photo votes", file=sys.stderr)
     predictions = locator.predict(args.images)
+    for image, failed, error in zip(args.images, predictions.failed, predictions.errors,
+                                    strict=True):
+        if failed:
+            print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
     photos = locator.index_.photos
     documents = []
@@ -318,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "distances read from the feature files (compressed index types)")
     build.add_argument("--fit-sample", type=positive_int, default=200,
                        help="photos sampled to learn textons (default: %(default)s)")
-    build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    build.add_argument("--seed", type=nonnegative_int, default=0,
+                       help="random seed (default: 0)")
     build.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
                        help="refuse photos with more pixels than this as possible decompression "
                             "bombs (default: %(default)s, 300 megapixels)")

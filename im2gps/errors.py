@@ -1,4 +1,4 @@
-"""The error every reader of photos and geotags raises: :class:`PhotoError`.
+"""The errors shared across the package: :class:`PhotoError` and :class:`UsageError`.
 
 It lives in its own module so that the geotag decoders (:mod:`im2gps.gps`)
 and the photo readers (:mod:`im2gps.photos`, which re-exports it) share it
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["PhotoError"]
+__all__ = ["PhotoError", "UsageError"]
 
 
 class PhotoError(ValueError):
@@ -27,3 +27,11 @@ class PhotoError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class UsageError(ValueError):
+    """A wrong setting or option value, found before any work is done.
+
+    The command line reports it as a usage error (exit code 2), e.g. a FAISS
+    factory string that cannot make an index, or ``--t-max`` below ``--t-min``.
+    """

@@ -45,6 +45,8 @@ What real writers do that the standard does not say, and how it is read:
 * **Values** arrive as one number (decimal degrees), two (degrees and
   decimal minutes) or three, as rationals, integers, floats or text
   (``"43.4674483"``, ``"45"``, ``"43,28,2.8"``); each is accepted.
+* **Minutes or seconds of 0/0** (cameras that do not know them) read as
+  zero; minutes or seconds of 60 or more are an error.
 * **A void fix** is skipped with its reason, never placed at 0°, 0°:
   ``GPSStatus`` = ``V``, or latitude and longitude both exactly zero with no
   Refs (a placeholder that cameras without a fix write). A zero denominator,
@@ -141,6 +143,21 @@ def _number(value: Any, label: str, where: str) -> float:
     return result
 
 
+def _part(value: Any, i: int, label: str, where: str) -> float:
+    """Degrees (i = 0), minutes (1) or seconds (2) of a GPS value.
+
+    Minutes or seconds written as 0/0 read as zero: cameras that do not know
+    them write that (a 0/0 in the degrees is an error).
+    """
+    numerator = getattr(value, "numerator", None)
+    denominator = getattr(value, "denominator", None)
+    if isinstance(value, tuple) and len(value) == 2:
+        numerator, denominator = value
+    if i and numerator == 0 and denominator == 0:
+        return 0.0
+    return _number(value, f"{label}[{i}]", where)
+
+
 def _components(value: Any, axis: str, where: str) -> tuple[float, float]:
     """(signed degrees, hemisphere sign written inside the value or 0) of a GPS value."""
     label = _AXES[axis]["tag"]
@@ -155,7 +172,10 @@ def _components(value: Any, axis: str, where: str) -> tuple[float, float]:
     if len(parts) > 3:
         raise _error(where, f"{label} has {len(parts)} values; expected degrees, minutes, "
                             "seconds")
-    numbers = [_number(v, f"{label}[{i}]", where) for i, v in enumerate(parts)]
+    numbers = [_part(v, i, label, where) for i, v in enumerate(parts)]
+    if any(abs(v) >= 60 for v in numbers[1:]):
+        raise _error(where, f"{label} minutes and seconds must be below 60 (got "
+                            f"{', '.join(f'{v:g}' for v in numbers)})")
     magnitude = sum(abs(v) / 60.0**i for i, v in enumerate(numbers))
     sign = -1.0 if any(v < 0 for v in numbers) else 1.0
     return sign * magnitude, 0.0
@@ -233,7 +253,7 @@ def check_range(where: str, lat: float, lon: float) -> None:
 # -- text ---------------------------------------------------------------------
 # Degree, minute and second marks as people and programs type them; "d m s" letters too.
 _MARKS = re.compile(r"''|[°º˚d:'′’‘m\"″”“s]", re.IGNORECASE)
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # A trailing "s" after a minutes mark is a seconds mark, not "south": 40d14m36.1s
 _SECONDS_MARK = re.compile(r"[m'′’]\s*[\d.]+\s*s$", re.IGNORECASE)
 
@@ -284,7 +304,11 @@ def _parse_text(text: str, axis: str, where: str, label: str) -> float:
     if len(numbers) > 1 and (numbers[1] >= 60 or (len(numbers) > 2 and numbers[2] >= 60)):
         raise _error(where, f"{label} {original!r}: minutes and seconds must be below 60")
     magnitude = sum(abs(v) / 60.0**i for i, v in enumerate(numbers))
-    negative = parts[0].startswith("-") or (hemisphere is not None and hemisphere < 0)
+    negative = parts[0].startswith("-")
+    if hemisphere is not None and negative and hemisphere > 0 and magnitude:
+        raise _error(where, f"{label} {original!r}: the minus sign and the hemisphere "
+                            "disagree")
+    negative = negative or (hemisphere is not None and hemisphere < 0)
     return -magnitude if negative else magnitude
 
 

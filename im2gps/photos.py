@@ -117,6 +117,8 @@ def _open(path: Path, max_pixels: int, data: bytes | None = None) -> Image.Image
             raise PhotoError(path, "file not found")
         if path.is_dir():
             raise PhotoError(path, "is a directory, not an image")
+        if not path.is_file():
+            raise PhotoError(path, "not a regular file (a FIFO, socket or device), not read")
         if path.stat().st_size == 0:
             raise PhotoError(path, "empty file (0 bytes)")
     elif not data:
@@ -399,6 +401,15 @@ MANIFEST_ALIASES = {
 }
 
 
+def _is_im2gps_directory(manifest: Path) -> bool:
+    """Whether ``manifest`` is the manifest.json of an im2gps index or saved locator."""
+    try:
+        head = manifest.read_text(errors="replace")[:4096]
+    except OSError:
+        return False
+    return '"format": "im2gps' in head
+
+
 def _is_sidecar(path: Path, names: set[str]) -> bool:
     """Whether an ``.xmp`` file belongs to a photo beside it (``IMG_1.xmp``, ``IMG_1.jpg.xmp``)."""
     stem = path.stem.lower()
@@ -450,6 +461,11 @@ def _manifest_columns(manifest: Path, header: list[str]) -> list[str]:
             if alias in names:
                 names[names.index(alias)] = canonical
                 break
+    for canonical in ("lat", "lon"):
+        present = [n for n in names if n in MANIFEST_ALIASES[canonical]]
+        if len(present) > 1:
+            raise PhotoError(manifest, f"columns {present} all name the {canonical}itude; keep "
+                                       "one (which one is meant is not for us to guess)")
     missing = [c for c in ("image", "lat", "lon") if c not in names]
     if missing:
         shown = ",".join(h.strip() for h in header)
@@ -591,10 +607,17 @@ class PhotoCollection:
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: not a folder")
         rows, skipped = [], []
-        files = sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+        files = sorted(p for p in folder.rglob("*") if not p.is_dir())
         names = {p.name.lower() for p in files}
+        # an index (or its unfinished build) inside the photo folder is ours, not photos
+        indexes = sorted({p.parent for p in files if p.name == "manifest.json"
+                          and _is_im2gps_directory(p)} | {
+                              p.parent for p in files if p.name == "work.json"
+                              and p.parent.name.endswith((".partial", ".adding"))})
         for path in files:
             rel = path.relative_to(folder)
+            if any(d in path.parents for d in indexes):
+                continue
             if any(part.startswith(".") for part in rel.parts):
                 skipped.append(Skipped(str(path), "hidden file (names starting with '.' are "
                                                   "not read)"))
@@ -670,9 +693,11 @@ class PhotoCollection:
                 lat = parse_coordinate(record["lat"], "lat", where=str(path))
                 lon = parse_coordinate(record["lon"], "lon", where=str(path))
                 if path in seen:
-                    raise PhotoError(path, f"duplicate image in manifest (line {line}; first "
-                                           f"listed on line {seen[path]})")
+                    raise PhotoError(path, f"duplicate image in manifest (first listed on "
+                                           f"line {seen[path]})")
                 if check_files:
+                    if path.is_dir():
+                        raise PhotoError(path, "is a directory, not an image")
                     if not path.is_file():
                         raise PhotoError(path, "file not found")
                     if path.stat().st_size == 0:

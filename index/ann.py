@@ -36,6 +36,7 @@ References
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -389,10 +390,11 @@ def _describe(index: Any) -> str:
 def _faiss_message(err: RuntimeError) -> str:
     """The useful line of a FAISS C++ exception."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("Error"):
-            return line
-    return lines[-1] if lines else str(err)
+    line = next((line for line in lines if line.startswith("Error")), lines[-1] if lines
+                else str(err))
+    # "Error in <C++ signature> at <source file>:<line>: <what>" -> "<what>"
+    match = re.search(r"\.(?:cpp|h):\d+:\s*(.*)$", line)
+    return match.group(1) if match else line
 
 
 def search_settings(params: Mapping[str, Any] | None) -> dict[str, int]:

@@ -30,12 +30,13 @@ from typing import Any
 import faiss
 
 import im2gps
+from im2gps.errors import UsageError
 from im2gps.features import CLASSICAL, FeatureExtractor, create, load_extractor
 from im2gps.index import ann
 from im2gps.index.ann import make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
 from im2gps.index.extract import extract_features, fit_extractors
-from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, sha256_file
+from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, is_index_dir, sha256_file
 from im2gps.photos import MAX_PIXELS, PhotoCollection, skipped_table
 
 __all__ = ["build_index", "faiss_over_features", "make_extractors", "make_faiss_index"]
@@ -145,9 +146,7 @@ def build_index(
         any photo is read), or no photo could be used.
     """
     out = Path(out).resolve()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists (--overwrite replaces it; "
-                              "overwrite=True from Python)")
+    _check_out(out, photos, overwrite)
     search = ann.search_settings(search)
     extractors = make_extractors(features)
     _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
@@ -156,8 +155,9 @@ def build_index(
     collection = collection.deduplicated()
     if len(collection) == 0:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in collection.skipped[:3])
-        raise ValueError(f"{collection.source}: no usable photos "
-                         f"({len(collection.skipped)} skipped, e.g. {reasons})")
+        raise ValueError(f"{collection.source}: no usable photos " + (
+            f"({len(collection.skipped)} skipped, e.g. {reasons})" if reasons else
+            "(it lists none)"))
     work = out.with_name(out.name + ".partial")
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
     _resumed_extractors(extractors, work)
@@ -212,6 +212,23 @@ def build_index(
     swap_into_place(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
     return GeoIndex.load(out, verify=False)
+
+
+def _check_out(out: Path, photos: Any, overwrite: bool) -> None:
+    """Refuse an output that would destroy something other than an older index."""
+    if not isinstance(photos, PhotoCollection):
+        source = Path(photos).resolve()
+        if out == source or out in source.parents:
+            raise UsageError(f"--out {out}: is (or holds) the photos being indexed; choose "
+                             "another folder")
+    if not out.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out}: already exists (--overwrite replaces it; "
+                              "overwrite=True from Python)")
+    if not is_index_dir(out):
+        raise FileExistsError(f"{out}: exists and is not an im2gps index; --overwrite only "
+                              "replaces an index (choose another --out, or remove it yourself)")
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -289,6 +306,10 @@ def _check_factory(factory: str, dim: int, search: Mapping[str, int]) -> None:
     try:
         probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
     except RuntimeError as err:
-        raise ValueError(f"--index-type {factory!r}: FAISS cannot make this index "
+        raise UsageError(f"--index-type {factory!r}: FAISS cannot make this index "
                          f"({ann._faiss_message(err)})") from None
-    ann.search_parameters(probe, nprobe=search.get("nprobe"), ef_search=search.get("ef_search"))
+    try:
+        ann.search_parameters(probe, nprobe=search.get("nprobe"),
+                              ef_search=search.get("ef_search"))
+    except ValueError as err:
+        raise UsageError(str(err)) from None

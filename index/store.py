@@ -39,7 +39,8 @@ from im2gps.features import FeatureExtractor, load_extractor
 from im2gps.index import ann
 from im2gps.index.combine import combine
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexFormatError", "sha256_file"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexFormatError", "is_index_dir",
+           "sha256_file"]
 
 FORMAT = "im2gps-index"
 #: Version of the directory layout written by this code; older ones are refused.
@@ -327,6 +328,15 @@ class GeoIndex:
             "exact_bytes_per_photo": 4 * self.manifest["combined_dim"],
             "search": self.search_params,
         }
+
+
+def is_index_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an im2gps index directory (its manifest says so), readable or not."""
+    manifest_path = Path(path) / "manifest.json"
+    try:
+        return json.loads(manifest_path.read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

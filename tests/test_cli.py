@@ -146,3 +146,42 @@ def test_output_into_head_ends_quietly(index_dir, data_dir):
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr == ""
+
+
+def test_overwrite_replaces_only_an_index(data_dir, tmp_path):
+    """--overwrite never deletes photos or any folder that is not an im2gps index."""
+    import shutil
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for image in sorted((data_dir / "im2gps2k" / "images").iterdir())[:3]:
+        shutil.copy(image, photos)
+    result = run("index", "build", str(photos), "--out", str(photos), "--features", "tiny",
+                 "--no-progress", "--overwrite")
+    assert result.returncode == EXIT_USAGE and "holds) the photos" in result.stderr
+    assert len(list(photos.iterdir())) == 3
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.txt").write_text("precious")
+    result = run("index", "build", str(photos), "--out", str(victim), "--features", "tiny",
+                 "--no-progress", "--overwrite")
+    assert result.returncode == EXIT_DATA and "is not an im2gps index" in result.stderr
+    assert (victim / "thesis.txt").read_text() == "precious"
+    inside = photos / "trip.idx"  # an index inside the photo folder: never read as photos
+    for _ in range(2):
+        result = run("index", "build", str(photos), "--out", str(inside), "--features", "tiny",
+                     "--no-progress", "--overwrite", "--json")
+        assert result.returncode == EXIT_OK, result.stderr
+        assert json.loads(result.stdout)["photos"] == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seed", "-1"], "argument --seed"),
+    (["--index-type", "garbage"], "--index-type 'garbage': FAISS cannot make this index"),
+    (["--nprobe", "3"], "nprobe"),
+])
+def test_build_option_errors_before_any_work(args, message, data_dir, tmp_path):
+    result = run("index", "build", str(data_dir / "im2gps2k" / "photos.csv"), "--out",
+                 str(tmp_path / "x"), "--no-progress", *args)
+    assert result.returncode == EXIT_USAGE and message in result.stderr
+    assert ".cpp" not in result.stderr and not (tmp_path / "x.partial").exists()

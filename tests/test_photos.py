@@ -206,7 +206,7 @@ def test_csv_collection_skips_bad_rows(data_dir, tmp_path):
     assert len(collection) == 1 and collection.table["author"].tolist() == ["a"]
     reasons = " | ".join(s.reason for s in collection.skipped)
     for word in ("line 3: lat 'nan' is not a number", "line 4: latitude -91.0 out of range",
-                 "duplicate image in manifest (line 5; first listed on line 2)",
+                 "line 5: duplicate image in manifest (first listed on line 2)",
                  "line 6: file not found"):
         assert word in reasons
     assert len(collection.skipped) == 4
@@ -355,3 +355,25 @@ def test_csv_errors_quote_text_and_line(data_dir, tmp_path):
     latin.write_bytes("image,lat,lon\nS\xe3o Paulo.jpg,-23.5,-46.6\n".encode("latin-1"))
     with pytest.raises(PhotoError, match=r"latin.csv: not UTF-8 text \(byte 0xe3"):
         PhotoCollection.from_csv(latin)
+
+
+def test_odd_files_and_ambiguous_manifests(data_dir, tmp_path):
+    import os
+
+    shutil.copy(data_dir / "im2gps2k" / "images" / "1001087035.jpg", tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    collection = PhotoCollection.open(tmp_path)  # must not hang on the FIFO
+    assert collection.ids == ["a.jpg"]
+    assert "not a regular file" in collection.skipped[0].reason
+    manifest = tmp_path / "both.csv"
+    manifest.write_text("image,latitude,longitude,lat,lon\na.jpg,10.5,20.5,11,21\n")
+    with pytest.raises(PhotoError, match=r"columns \['latitude', 'lat'\] all name the latitude"):
+        PhotoCollection.from_csv(manifest)
+    manifest = tmp_path / "odd.csv"
+    (tmp_path / "folder").mkdir()
+    manifest.write_text("image,lat,lon\na.jpg,-40.2434N,3\nfolder,1,2\na.jpg,1e1,2.05E1\n")
+    collection = PhotoCollection.from_csv(manifest)
+    reasons = [s.reason for s in collection.skipped]
+    assert "line 2: lat '-40.2434N': the minus sign and the hemisphere disagree" in reasons
+    assert "line 3: is a directory, not an image" in reasons
+    assert collection.coords.tolist() == [[10.0, 20.5]]
