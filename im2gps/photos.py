@@ -75,9 +75,10 @@ MIN_SIDE = 16
 
 #: Longer side, in pixels, that photos are decoded to for feature extraction. JPEGs
 #: are decoded at a reduced DCT scale (1/2, 1/4, 1/8) that keeps at least this
-#: many pixels, so a 12-megapixel photo costs little more than a 640-px one; every
-#: feature resizes to a smaller working size (at most 400 px) itself.
-DECODE_SIDE = 1024
+#: many pixels, so a 12-megapixel photo decodes at 1000 x 750; every feature
+#: resizes to a smaller working size itself (at most 400 px: lines), so 800 keeps
+#: twice what any of them uses, and 640-px photos are decoded whole.
+DECODE_SIDE = 800
 
 # Pillow decodes truncated files silently when this is True; we want the error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -236,7 +236,7 @@ def test_formats_with_gps(real_photo, tmp_path, suffix):
 
 
 def test_big_jpeg_decoded_at_reduced_scale(real_photo, tmp_path):
-    """A 12-megapixel JPEG decodes at 1/2 scale for features: its longer side >= 1024."""
+    """A 12-megapixel JPEG decodes at 1/4 scale for features: its longer side >= 800."""
     from im2gps.photos import DECODE_SIDE
 
     path = tmp_path / "big.jpg"
@@ -245,8 +245,8 @@ def test_big_jpeg_decoded_at_reduced_scale(real_photo, tmp_path):
     full = load_image(path)
     reduced = load_image(path, max_side=DECODE_SIDE)
     assert full.shape == (3000, 4000, 3)
-    assert reduced.shape == (1500, 2000, 3)  # the DCT scale keeping >= 1024 px
-    small = np.asarray(Image.fromarray(full).resize((2000, 1500), Image.BOX), dtype=float)
+    assert reduced.shape == (750, 1000, 3)  # the DCT scale keeping >= 800 px
+    small = np.asarray(Image.fromarray(full).resize((1000, 750), Image.BOX), dtype=float)
     assert np.abs(small - reduced).mean() < 3  # the same picture, not a crop or a blur
     assert load_image(real_photo, max_side=DECODE_SIDE).shape == (480, 640, 3)  # small: as is
 
