@@ -42,10 +42,12 @@ from im2gps import datasets
 from im2gps.evaluate import (
     THRESHOLDS_KM,
     Report,
+    adaptive_thresholds,
     chance_predictions,
     chance_report,
     errors_km,
     evaluate,
+    format_distance,
     format_table,
     oracle_predictions,
     paired_gain,
@@ -56,6 +58,7 @@ from im2gps.index import GeoIndex, build_index, extract_features
 from im2gps.jsonable import json_default
 from im2gps.locator import Im2GPS
 from im2gps.photos import PhotoCollection
+from im2gps.published import published_table
 from im2gps.tuning import cross_validate, grid
 
 __all__ = ["BenchmarkResult", "default_locators", "run_benchmark", "TUNING_GRID"]
@@ -132,6 +135,11 @@ class BenchmarkResult:
     #: method -> reference ("prior", "chance") -> radius -> gain with its paired interval.
     gains: dict[str, dict[str, dict[str, dict[str, float | bool]]]] = field(
         default_factory=dict)
+    #: Radii (km) of the table: the standard ones or the database-adapted ones.
+    thresholds: tuple[float, ...] = THRESHOLDS_KM
+    #: What the table was computed on: database and test set (name, photos,
+    #: checksum), software version and date, so that two tables compare knowingly.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def clears(self, reference: str = "prior") -> dict[str, list[str]]:
         """Radii (km) where each method beats ``reference`` beyond the paired interval."""
@@ -149,9 +157,19 @@ class BenchmarkResult:
                          f"{', '.join(prior.get(method, [])) or '-'} |")
         return "\n".join(lines)
 
-    def table(self, ci: bool = True, scenes: bool = False) -> str:
-        """The head-to-head markdown table."""
-        return format_table(self.reports, ci=ci, scenes=scenes)
+    def table(self, ci: bool = True, scenes: bool = False, scores: bool = True) -> str:
+        """The head-to-head markdown table (with GeoGuessr score and country accuracy)."""
+        return format_table(self.reports, ci=ci, scenes=scenes, scores=scores)
+
+    def provenance_line(self) -> str:
+        """One line naming the database, test set and software of this table."""
+        p = self.provenance
+        if not p:
+            return ""
+        db, test = p["database"], p["test"]
+        return (f"Database {db['name']} ({db['photos']:,} photos, sha256 "
+                f"{db['sha256'][:12]}); test {test['name']} ({test['photos']:,} photos, sha256 "
+                f"{test['sha256'][:12]}); im2gps {p['im2gps_version']}, {p['date']}.")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document ``{"test", "database", "n", "results": {METHOD: ...}, ...}``."""
@@ -163,6 +181,8 @@ class BenchmarkResult:
             "settings": self.settings,
             "failed_photos": self.failed_photos,
             "gains": self.gains,
+            "thresholds_km": list(self.thresholds),
+            "provenance": self.provenance,
             "timings_s": self.timings,
         }
 
@@ -240,6 +260,7 @@ def run_benchmark(
     n_boot: int = 1000,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    thresholds: Sequence[float] | None = None,
 ) -> BenchmarkResult:
     """Run methods head to head on a test set against a database.
 
@@ -267,6 +288,10 @@ def run_benchmark(
         Progress bars.
     log : callable, optional
         Receives one line per stage.
+    thresholds : sequence of float, optional
+        Radii of the table in km. Default: the standard 1 / 25 / 200 / 750 /
+        2500 km for a world-wide database, radii scaled to the database's
+        extent for a small one (:func:`im2gps.evaluate.adaptive_thresholds`).
 
     Returns
     -------
@@ -284,6 +309,10 @@ def run_benchmark(
                          f"({len(query.skipped)} row(s) skipped)")
     for entry in query.skipped:
         say(f"test row not scored (no valid truth): {entry.path}: {entry.reason}")
+    radii = tuple(sorted(float(t) for t in thresholds)) if thresholds else \
+        adaptive_thresholds(db.coords[:, 0], db.coords[:, 1])
+    if radii != THRESHOLDS_KM:
+        say(f"table radii: {', '.join(format_distance(r) for r in radii)}")
     rows = list(locators) if locators else default_locators()
     unknown = [r for r in rows if not _known(r)]
     if unknown:
@@ -341,7 +370,8 @@ def run_benchmark(
     for row in rows:
         if row == "chance":
             reports[row] = chance_report(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
-                                         truth[:, 1], scene=scene, n_boot=n_boot)
+                                         truth[:, 1], scene=scene, n_boot=n_boot,
+                                         thresholds=radii)
             lat, lon = chance_predictions(db_coords[:, 0], db_coords[:, 1], len(query))
             frames[row] = _frame(query, lat, lon, np.zeros(len(query), bool))
             continue
@@ -368,14 +398,17 @@ def run_benchmark(
                 {name: matrices[name] for name in locator.index_.feature_names})
             lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         reports[row] = evaluate(lat, lon, truth[:, 0], truth[:, 1], scene=scene, failed=failed,
-                                n_boot=n_boot)
+                                n_boot=n_boot, thresholds=radii)
         frames[row] = _frame(query, lat, lon, failed)
-        say(f"{row}: {100 * reports[row].acc_at(200):.1f} % within 200 km")
+        shown = radii[len(radii) // 2]
+        say(f"{row}: {100 * reports[row].acc_at(shown):.1f} % within "
+            f"{format_distance(shown)}")
     timings["locate_and_score_s"] = time.perf_counter() - clock
 
     result = BenchmarkResult(str(test), str(database), len(query), reports, frames, settings,
-                             timings, failed_photos)
-    result.gains = gains_over_references(frames, n_boot=n_boot)
+                             timings, failed_photos, thresholds=radii,
+                             provenance=provenance(database, db, test, query, index))
+    result.gains = gains_over_references(frames, n_boot=n_boot, thresholds=radii)
     if size_curve and classical and "im2gps" in settings:
         clock = time.perf_counter()
         result.settings["size_curve"] = _size_curve(index, matrices, query, settings)
@@ -383,8 +416,38 @@ def run_benchmark(
     return result
 
 
+def provenance(database: Any, db: PhotoCollection, test: Any, query: PhotoCollection,
+               index: GeoIndex | None) -> dict[str, Any]:
+    """Names, sizes and checksums of a run's database and test set, with the software.
+
+    The database checksum is the sha256 of its index's ``manifest.json`` (which
+    holds the sha256 of every file of the index) when one was built, else of its
+    photo table (ids and coordinates); the test set's is of its photo table.
+    """
+    import datetime
+
+    import im2gps
+
+    def table_sha(collection: PhotoCollection) -> str:
+        frame = collection.table[["id", "lat", "lon"]]
+        return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+
+    db_sha = (hashlib.sha256((index.path / "manifest.json").read_bytes()).hexdigest()
+              if index is not None else table_sha(db))
+    return {
+        "database": {"name": str(database), "source": db.source, "photos": len(db),
+                     "sha256": db_sha, "sha256_of": "index manifest" if index is not None
+                     else "photo table (id, lat, lon)"},
+        "test": {"name": str(test), "source": query.source, "photos": len(query),
+                 "sha256": table_sha(query), "sha256_of": "photo table (id, lat, lon)"},
+        "im2gps_version": im2gps.__version__,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
 def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
-                          references: Sequence[str] = ("chance", "prior")
+                          references: Sequence[str] = ("chance", "prior"),
+                          thresholds: Sequence[float] = THRESHOLDS_KM,
                           ) -> dict[str, dict[str, dict[str, dict[str, float | bool]]]]:
     """Paired-bootstrap accuracy gain of every method over each reference row."""
     gains: dict[str, dict[str, dict[str, dict[str, float | bool]]]] = {}
@@ -396,11 +459,11 @@ def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
             if reference not in frames:
                 continue
             gain, lo, hi = paired_gain(frame["error_km"], frames[reference]["error_km"],
-                                       THRESHOLDS_KM, n_boot=n_boot)
+                                       tuple(thresholds), n_boot=n_boot)
             gains[method][reference] = {
                 f"{r:g}": {"gain": float(g), "lo": float(a), "hi": float(b),
                            "clears": bool(a > 0)}
-                for r, g, a, b in zip(THRESHOLDS_KM, gain, lo, hi, strict=True)}
+                for r, g, a, b in zip(thresholds, gain, lo, hi, strict=True)}
     return gains
 
 
@@ -495,8 +558,13 @@ def _size_curve(index: GeoIndex, matrices: dict[str, np.ndarray], query: PhotoCo
     return records
 
 
-def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]:
-    """Write results.json/.csv/.md, per-method prediction CSVs and the plots."""
+def write_results(result: BenchmarkResult, out: str | os.PathLike,
+                  published: bool = False) -> list[Path]:
+    """Write results.json/.csv/.md, per-method prediction CSVs and the plots.
+
+    With ``published``, ``results.md`` ends with the papers' own figures on
+    the test set (:mod:`im2gps.published`), in a separate table.
+    """
     from im2gps.plots import plot_error_cdf, plot_error_map, plot_size_curve
 
     out = Path(out)
@@ -523,8 +591,11 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]
         f"# {result.test} against the {result.database} database ({result.n} test photos)",
         "",
         "Accuracy (%) within each distance with 95 % bootstrap intervals; median error in km;",
+        "mean GeoGuessr score (0-5000) and country accuracy (%) as OSV-5M reports them;",
         "failed photos count as misses. Voting settings chosen by photographer-grouped",
         f"cross-validation on the database: `{result.settings.get('im2gps')}`.",
+        "",
+        result.provenance_line(),
         "",
         result.table(ci=True),
         "",
@@ -535,9 +606,12 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike) -> list[Path]
         "",
         "## Per scene",
         "",
-        result.table(ci=False, scenes=True),
+        result.table(ci=False, scenes=True, scores=False),
         "",
     ]
+    section = published_table(result.test) if published else ""
+    if section:
+        markdown += [section, ""]
     (out / "results.md").write_text("\n".join(markdown))
     written.append(out / "results.md")
     for name, frame in result.predictions.items():

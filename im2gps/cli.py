@@ -234,9 +234,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         database=args.database, test=args.test, locators=locators, data_dir=args.data,
         cache_dir=args.cache, jobs=args.jobs, size_curve=not args.no_size_curve,
         n_boot=args.n_boot, progress=not args.no_progress and not args.json, log=log,
+        thresholds=args.thresholds,
     )
     if args.out:
-        write_results(result, args.out)
+        write_results(result, args.out, published=args.published)
     if args.report:
         from im2gps.report import report_benchmark
 
@@ -248,9 +249,16 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.to_dict())
     else:
+        print(result.provenance_line())
+        print()
         print(result.table(ci=True))
         print()
         print(result.clears_table())
+        if args.published:
+            from im2gps.published import published_table
+
+            section = published_table(result.test)
+            print("\n" + (section or f"(no published figures known for {result.test})"))
         if result.failed_photos:
             print(f"\n{len(result.failed_photos)} test photo(s) failed and count as misses:")
             for failure in result.failed_photos:
@@ -258,6 +266,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if args.out:
             print(f"\nresults written to {args.out}")
     return EXIT_PARTIAL if result.failed_photos else EXIT_OK
+
+
+def _thresholds(text: str) -> tuple[float, ...]:
+    from im2gps.evaluate import parse_thresholds
+
+    try:
+        return parse_thresholds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_benchmark_command(commands: Any) -> None:
@@ -280,6 +297,13 @@ def add_benchmark_command(commands: Any) -> None:
     bench.add_argument("--cache", default=".cache", help="feature cache (default: %(default)s)")
     bench.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                        help="processes for feature extraction (default: all cores)")
+    bench.add_argument("--thresholds", type=_thresholds, metavar="LIST",
+                       help="radii of the table, e.g. 50m,100m,250m,1km (default: 1,25,200,"
+                            "750,2500 km for a world-wide database; scaled to the extent of a "
+                            "small one, see im2gps.evaluate.adaptive_thresholds)")
+    bench.add_argument("--published", action="store_true",
+                       help="also list the papers' own figures on this test set (with their "
+                            "databases and citations), in a separate table")
     bench.add_argument("--n-boot", type=positive_int, default=1000,
                        help="bootstrap resamples (default: %(default)s)")
     bench.add_argument("--no-size-curve", action="store_true",

@@ -51,6 +51,10 @@ from im2gps.geo import EARTH_RADIUS_KM, haversine_km, to_latlon, to_unit_vectors
 __all__ = [
     "THRESHOLDS_KM",
     "THRESHOLD_NAMES",
+    "adaptive_thresholds",
+    "format_distance",
+    "parse_distance",
+    "parse_thresholds",
     "GEOGUESSR_SCALE_KM",
     "Report",
     "errors_km",
@@ -529,11 +533,102 @@ def evaluate(
     )
 
 
+# -- distances and thresholds ---------------------------------------------------
+_UNITS_KM = {"m": 1e-3, "km": 1.0, "mi": 1.609344, "ft": 0.0003048}
+
+
+def parse_distance(text: str) -> float:
+    """A distance with its unit, in km: ``"50m"``, ``"2.5 km"``, ``"1mi"``; bare numbers are km.
+
+    Raises
+    ------
+    ValueError
+        Naming the text, when it is not a positive finite distance.
+    """
+    raw = str(text).strip().lower()
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
+    unit = raw[len(number):].strip() or "km"
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a distance (e.g. 50m, 1km, 2500)") from None
+    if unit not in _UNITS_KM:
+        raise ValueError(f"{text!r}: unknown unit {unit!r} (use m, km, mi or ft)")
+    km = value * _UNITS_KM[unit]
+    if not np.isfinite(km) or km <= 0:
+        raise ValueError(f"{text!r} is not a positive distance")
+    return km
+
+
+def parse_thresholds(text: str) -> tuple[float, ...]:
+    """Comma-separated distances (``"50m,100m,250m,1km"``) as sorted radii in km."""
+    parts = [p for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise ValueError("no distance given")
+    return tuple(sorted({parse_distance(p) for p in parts}))
+
+
+def format_distance(km: float) -> str:
+    """``0.05`` -> ``"50 m"``, ``25`` -> ``"25 km"``: metres below 1 km."""
+    if not np.isfinite(km):
+        return "inf" if km > 0 else "n/a"
+    if km < 1:
+        metres = km * 1000
+        return f"{metres:.0f} m" if metres >= 10 else f"{metres:.1f} m"
+    return f"{km:g} km"
+
+
+def _nice(km: float) -> float:
+    """The largest of 1, 2, 2.5, 5 x 10^k not above ``km`` (readable column radii)."""
+    exponent = np.floor(np.log10(km))
+    for step in (5, 2.5, 2, 1):
+        value = step * 10**exponent
+        if value <= km * (1 + 1e-9):
+            return float(round(value, 6))
+    return float(10**exponent)
+
+
+def adaptive_thresholds(db_lat, db_lon, sample: int = 2000, seed: int = 0
+                        ) -> tuple[float, ...]:
+    """The radii of a table: the standard ones, or scaled to a small database's extent.
+
+    The rule: let D be the 95th percentile of great-circle distances between
+    database photos (over a seeded sample of up to ``sample`` photos). A
+    world or continent-wide database (D >= 2500 km) is scored at the
+    standard :data:`THRESHOLDS_KM`. A smaller one, where a random database
+    photo would already be "within" the larger standard radii (on a 2.5 x 2
+    km street-level set, within 1 km two times in three), is scored at
+    D x (1/100, 1/30, 1/10, 1/3, 1), each rounded down to 1, 2, 2.5 or 5
+    times a power of ten: 25 m, 100 m, 250 m, 1 km, 2.5 km for D = 3 km.
+
+    Parameters
+    ----------
+    db_lat, db_lon : array_like
+        Database coordinates in degrees.
+
+    Returns
+    -------
+    tuple of float
+        Radii in km, increasing.
+    """
+    lat = np.asarray(db_lat, dtype=np.float64).ravel()
+    lon = np.asarray(db_lon, dtype=np.float64).ravel()
+    if lat.size < 2:
+        return THRESHOLDS_KM
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(lat.size, min(sample, lat.size), replace=False)
+    distances = haversine_km(lat[rows, None], lon[rows, None], lat[None, rows], lon[None, rows])
+    extent = float(np.percentile(distances[np.triu_indices(rows.size, k=1)], 95))
+    if extent >= THRESHOLDS_KM[-1] or extent <= 0:
+        return THRESHOLDS_KM
+    return tuple(sorted({_nice(extent * f) for f in (0.01, 1 / 30, 0.1, 1 / 3, 1.0)}))
+
+
 # -- tables -------------------------------------------------------------------
 def _column(radius: float) -> str:
     if radius in THRESHOLDS_KM:
         return f"{THRESHOLD_NAMES[THRESHOLDS_KM.index(radius)].capitalize()} {radius:g} km"
-    return f"{radius:g} km"
+    return format_distance(radius)
 
 
 def _pct(value: float) -> str:
@@ -541,15 +636,19 @@ def _pct(value: float) -> str:
 
 
 def _km(value: float) -> str:
+    """A median error in the table: km, or metres below 1 km (``850 m``)."""
     if np.isnan(value):
         return "n/a"
     if np.isinf(value):
         return "inf"
+    if value < 1:
+        return f"{1000 * value:.0f} m"
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def format_table(
-    reports: Mapping[str, Report], ci: bool = True, scenes: bool = False
+    reports: Mapping[str, Report], ci: bool = True, scenes: bool = False,
+    scores: bool = False,
 ) -> str:
     """Reports side by side as a markdown table, one row per method.
 
@@ -562,17 +661,21 @@ def format_table(
         Append each number's bootstrap interval, ``12.2 [8.0, 16.5]``.
     scenes : bool, optional
         Add a row per scene under each method (``method / urban``).
+    scores : bool, optional
+        Add the mean GeoGuessr score (0-5000 per photo) and the country
+        accuracy (%), as the OSV-5M benchmark reports them.
 
     Returns
     -------
     str
-        A markdown table: accuracies in percent, median error in km, and the
-        failures out of the number of photos.
+        A markdown table: accuracies in percent, median error in km (metres
+        below 1 km), and the failures out of the number of photos.
     """
     if not reports:
         raise ValueError("no reports to tabulate")
     radii = next(iter(reports.values())).thresholds_km
-    header = ["Method", *(_column(r) for r in radii), "Median km", "Failed"]
+    header = ["Method", *(_column(r) for r in radii), "Median km",
+              *(["GeoGuessr", "Country %"] if scores else []), "Failed"]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|",
@@ -589,7 +692,11 @@ def format_table(
         median = _km(rep.median_km)
         if ci:
             median += f" [{_km(rep.median_km_ci[0])}, {_km(rep.median_km_ci[1])}]"
-        cells += [median, f"{rep.failed}/{rep.n}"]
+        cells.append(median)
+        if scores:
+            cells += ["n/a" if not np.isfinite(rep.geoguessr) else f"{rep.geoguessr:.0f}",
+                      _pct(rep.country_acc)]
+        cells.append(f"{rep.failed}/{rep.n}")
         return "| " + " | ".join(cells) + " |"
 
     for name, rep in reports.items():

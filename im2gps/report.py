@@ -35,7 +35,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from im2gps.evaluate import THRESHOLDS_KM
+from im2gps.evaluate import THRESHOLDS_KM, format_distance
 from im2gps.explain import OPEN_LICENSES
 
 __all__ = ["OPEN_LICENSES", "benchmark_explanations", "rebuild_locators", "report_benchmark",
@@ -270,7 +270,9 @@ def _results_table(result: Any) -> str:
     clears = result.clears("prior") if result.gains else {}
     clears_chance = result.clears("chance") if result.gains else {}
     header = ['<th data-key="method">Method</th>']
-    header += [f'<th data-key="acc{r:g}" data-type="num">{r:g} km</th>' for r in THRESHOLDS_KM]
+    radii = tuple(getattr(result, "thresholds", THRESHOLDS_KM))
+    header += [f'<th data-key="acc{r:g}" data-type="num">{format_distance(r)}</th>'
+               for r in radii]
     header += ['<th data-key="median" data-type="num">Median km</th>',
                '<th data-key="failed" data-type="num">Failed</th>',
                '<th data-key="chance">Clears chance at (km)</th>',
@@ -279,7 +281,7 @@ def _results_table(result: Any) -> str:
     for name, report in result.reports.items():
         data = report.to_dict()
         cells = [f"<td>{_e(name)}</td>"]
-        for r in THRESHOLDS_KM:
+        for r in radii:
             key = f"{r:g}"
             acc = data["acc"].get(key)
             lo, hi = data["acc_ci"].get(key, [None, None])

@@ -135,3 +135,42 @@ def test_unknown_locator(sets):
     with pytest.raises(ValueError, match="unknown locator"):
         run_benchmark(sets / "db.csv", sets / "test.csv", locators=["magic"],
                       cache_dir=sets / "cache")
+
+
+def test_provenance_and_published(result, sets, tmp_path):
+    p = result.provenance
+    assert p["database"]["photos"] == 300 and len(p["database"]["sha256"]) == 64
+    assert p["database"]["sha256_of"] == "index manifest" and p["test"]["photos"] == 40
+    assert p["im2gps_version"] and "sha256" in result.provenance_line()
+    write_results(result, tmp_path, published=True)
+    text = (tmp_path / "results.md").read_text()
+    assert "GeoGuessr" in text and "Country %" in text
+    assert "## Published figures" not in text  # test.csv is not a suite with published figures
+    from im2gps.published import published_table
+
+    section = published_table("im2gps237")
+    assert "PlaNet" in section and "8.4" in section and "not computed here" in section
+
+
+def test_city_scale_thresholds(data_dir, tmp_path):
+    """On a database of one city the table's radii shrink to the city's scale."""
+    from im2gps.evaluate import THRESHOLDS_KM
+    from im2gps.geo import haversine_km
+
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv")
+    paris = table[haversine_km(table["lat"], table["lon"], 48.857, 2.352) < 5].copy()
+    paris["image"] = [str(data_dir / "im2gps2k" / p) for p in paris["image"]]
+    authors = sorted(paris["author"].unique())
+    held_out = paris["author"].isin(authors[::4])  # photographer-disjoint test photos
+    paris[~held_out].to_csv(tmp_path / "db.csv", index=False)
+    paris[held_out].to_csv(tmp_path / "test.csv", index=False)
+    city = run_benchmark(tmp_path / "db.csv", tmp_path / "test.csv",
+                         locators=["chance", "prior", "oracle"], cache_dir=tmp_path / "cache",
+                         n_boot=100, progress=False, size_curve=False)
+    assert city.thresholds != THRESHOLDS_KM and max(city.thresholds) < 10
+    assert " m |" in city.table().splitlines()[0]
+    assert city.reports["chance"].acc_at(city.thresholds[0]) < 0.5
+    fixed = run_benchmark(tmp_path / "db.csv", tmp_path / "test.csv", locators=["chance"],
+                          cache_dir=tmp_path / "cache", n_boot=100, progress=False,
+                          size_curve=False, thresholds=(0.05, 0.1, 0.25, 1.0))
+    assert fixed.thresholds == (0.05, 0.1, 0.25, 1.0)

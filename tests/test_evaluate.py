@@ -261,3 +261,43 @@ def test_paired_gain_detects_a_real_difference_only():
     assert lo[0] > 0 and hi[0] >= gain[0]
     same, lo, hi = paired_gain(reference, reference, thresholds=(25, 2500), n_boot=500)
     assert np.all(same == 0) and np.all(lo == 0) and np.all(hi == 0)
+
+
+def test_distances_and_thresholds():
+    from im2gps.evaluate import format_distance, parse_distance, parse_thresholds
+
+    assert parse_thresholds("50m,100m, 250m,1km") == (0.05, 0.1, 0.25, 1.0)
+    assert parse_distance("2500") == 2500 and parse_distance("1mi") == pytest.approx(1.609344)
+    for bad in ("fifty", "-5km", "10 furlongs", "0m"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            parse_distance(bad)
+    assert [format_distance(d) for d in (0.05, 0.0025, 1, 2500)] == ["50 m", "2.5 m", "1 km",
+                                                                     "2500 km"]
+
+
+def test_adaptive_thresholds_follow_the_database_extent(db_table):
+    from im2gps.evaluate import THRESHOLDS_KM, adaptive_thresholds
+    from im2gps.geo import haversine_km
+
+    assert adaptive_thresholds(db_table["lat"], db_table["lon"]) == THRESHOLDS_KM
+    paris = db_table[haversine_km(db_table["lat"], db_table["lon"], 48.857, 2.352) < 5]
+    radii = adaptive_thresholds(paris["lat"], paris["lon"])
+    assert len(radii) == 5 and radii[-1] < 10 and radii[0] < 0.2
+    # at the adapted radii a random database photo is no longer "within" the truth
+    # for nearly every test photo, as it is at 25 km and beyond
+    d = haversine_km(paris["lat"].to_numpy()[:, None], paris["lon"].to_numpy()[:, None],
+                     paris["lat"].to_numpy()[None], paris["lon"].to_numpy()[None])
+    assert (d <= 25).mean() == 1.0
+    assert (d <= radii[2]).mean() < 0.5
+
+
+def test_table_scores_and_metres():
+    from im2gps.evaluate import evaluate, format_table
+
+    report = evaluate([48.8570, 48.8600], [2.3520, 2.3600], [48.8566, 48.8566],
+                      [2.3522, 2.3522], thresholds=(0.05, 0.1, 1.0), n_boot=50)
+    table = format_table({"x": report}, ci=False, scores=True)
+    header = table.splitlines()[0]
+    assert "| 50 m | 100 m | Street 1 km | Median km | GeoGuessr | Country % |" in header
+    row = table.splitlines()[2]
+    assert " m |" in row and "| 100.0 |" in row  # median in metres, both in France
