@@ -323,6 +323,33 @@ def add_benchmark_command(commands: Any) -> None:
     bench.set_defaults(func=cmd_benchmark)
 
 
+# -- datasets ---------------------------------------------------------------
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from im2gps.datasets import find_data_dir, status
+
+    rows = status(args.data)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    try:
+        where = str(find_data_dir(args.data))
+    except FileNotFoundError as err:
+        where = f"(none: {str(err).splitlines()[0]})"
+    print(f"data folder: {where}")
+    for row in rows:
+        if row["present"]:
+            state = f"present: {row['listed']:,} listed in {Path(row['metadata']).name}"
+        elif not row["public"]:
+            state = "missing (not published)"
+        else:
+            state = "missing"
+        print(f"  {row['name']:<10} {row['role']:<19} {row['photos']:>8,} photos  "
+              f"{row['paper']}\n             {state}")
+        if not row["present"]:
+            print(f"             get it: {row['source']}")
+    return EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
@@ -430,6 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)
+    data = commands.add_parser(
+        "datasets", help="list the benchmark suites and databases, and which are on disk",
+        description="The standard test sets (im2gps237, im2gps3k, yfcc4k, yfcc26k, gws15k, "
+                    "osv5m) and the shared database, what is present in the data folder and "
+                    "where to get what is missing. Nothing is downloaded.")
+    data.add_argument("--data", help="data folder (default: $IM2GPS_DATA or ../shared/data "
+                      "beside the checkout)")
+    data.add_argument("--json", action="store_true", help="print JSON")
+    data.set_defaults(func=cmd_datasets)
     from im2gps.planet.cli import add_partition_command, add_planet_command
 
     add_partition_command(commands)

@@ -48,6 +48,7 @@ __all__ = [
     "load",
     "mp16_coords",
     "names",
+    "status",
 ]
 
 #: Environment variable naming the data folder.
@@ -59,25 +60,94 @@ _MP16_FILE = Path("coords") / "mp16_100k.csv"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A named data set: its size, role and where to get it."""
+    """A named data set: its size, role, paper, metadata format and where to get it.
+
+    Attributes
+    ----------
+    name : str
+        The name it loads by, and the folder ``<data_dir>/<name>/`` it lives in.
+    size : int
+        Photos in the published set.
+    role : str
+        ``"test set"`` or ``"retrieval database"``.
+    source : str
+        Where people get it (no download happens here).
+    paper : str
+        Who published it.
+    metadata : tuple of str
+        Metadata files looked for in its folder, in order: ``photos.csv``
+        (``image,lat,lon,...``), or the file in the shape its source publishes.
+    layout : str
+        ``"manifest"``: a CSV of image paths or ids (``image,lat,lon``,
+        GeoEstimation's ``IMG_ID,AUTHOR,LAT,LON,...``) with the images in
+        ``images/``; ``"osv5m"``: OpenStreetView-5M's ``test.csv``
+        (``id,latitude,longitude,...``) with the images in zips under
+        ``images/test/``.
+    public : bool
+        Whether its metadata is public (False: listed for completeness).
+    """
 
     name: str
     size: int
     role: str
     source: str
+    paper: str = ""
+    metadata: tuple[str, ...] = ("photos.csv",)
+    layout: str = "manifest"
+    public: bool = True
 
 
-#: The named photo sets.
+_GEOESTIMATION = "TIBHannover/GeoEstimation's metadata CSVs (IMG_ID,AUTHOR,LAT,LON,...)"
+
+#: The named photo sets: the field's standard test sets and the shared database.
 DATASETS: dict[str, DatasetInfo] = {
     "im2gps237": DatasetInfo(
         "im2gps237", 237, "test set",
         f"the im2gps test set (237 photos) from Hays & Efros' project page {_IM2GPS_PAGE}; "
         "the scene column (indoor/natural/urban) from TIBHannover/GeoEstimation's metadata",
+        "J. Hays, A. A. Efros, CVPR 2008",
+        ("photos.csv", "im2gps_places365.csv"),
     ),
     "im2gps2k": DatasetInfo(
         "im2gps2k", 1685, "retrieval database",
         f"the '2k random' im2gps photo set from Hays & Efros' project page {_IM2GPS_PAGE}, "
         "minus every photo whose photographer also appears in im2gps237",
+        "J. Hays, A. A. Efros, CVPR 2008",
+    ),
+    "im2gps3k": DatasetInfo(
+        "im2gps3k", 2997, "test set",
+        f"photos from Vo, Jacobs and Hays' 'Revisiting IM2GPS' release; metadata as in "
+        f"{_GEOESTIMATION}: im2gps3k_places365.csv, images in images/",
+        "N. Vo, N. Jacobs, J. Hays, ICCV 2017",
+        ("photos.csv", "im2gps3k_places365.csv"),
+    ),
+    "yfcc4k": DatasetInfo(
+        "yfcc4k", 4536, "test set",
+        "YFCC100M photos selected by Vo, Jacobs and Hays ('Revisiting IM2GPS'); metadata as "
+        "a CSV of IMG_ID,LAT,LON (yfcc4k_places365.csv or yfcc4k.csv), images in images/",
+        "N. Vo, N. Jacobs, J. Hays, ICCV 2017",
+        ("photos.csv", "yfcc4k_places365.csv", "yfcc4k.csv"),
+    ),
+    "yfcc26k": DatasetInfo(
+        "yfcc26k", 25600, "test set",
+        f"YFCC100M validation photos of Mueller-Budack et al.; {_GEOESTIMATION}: "
+        "yfcc25600_places365.csv, images in images/",
+        "E. Mueller-Budack, K. Pustu-Iren, R. Ewerth, ECCV 2018",
+        ("photos.csv", "yfcc25600_places365.csv"),
+    ),
+    "gws15k": DatasetInfo(
+        "gws15k", 15000, "test set",
+        "Google World Streets 15k (Clark et al.): its metadata and images have not been "
+        "published; a copy laid out as photos.csv + images/ loads by this name",
+        "B. Clark, A. Kerrigan, et al., 2023",
+        public=False,
+    ),
+    "osv5m": DatasetInfo(
+        "osv5m", 210122, "test set",
+        "the OpenStreetView-5M test split (Hugging Face dataset osv5m/osv5m): test.csv and "
+        "images/test/*.zip, as published (the zips are read in place)",
+        "G. Astruc, N. Dufour, et al., CVPR 2024",
+        ("photos.csv", "test.csv"), layout="osv5m",
     ),
 }
 
@@ -182,19 +252,73 @@ def load(
     bare_name = path.name == text and path.suffix.lower() != ".csv"
     if text in DATASETS or (bare_name and not path.exists()):
         folder = find_data_dir(data_dir) / text
-        manifest = folder / "photos.csv"
-        if not manifest.is_file():
+        info = DATASETS.get(text, DatasetInfo(text, 0, "", "", metadata=("photos.csv",)))
+        manifest = _metadata_file(folder, info)
+        if manifest is None:
             raise DatasetNotFoundError(
-                f"{manifest}: data set {text!r} not found (known names: {', '.join(names())})."
-                f"\n{_hint(folder.parent)}"
+                f"{folder / info.metadata[0]}: data set {text!r} not found (known names: "
+                f"{', '.join(names())}).\n{_hint(folder.parent)}"
             )
-        return PhotoCollection.from_csv(manifest, check_files=check_files)
+        return _read_suite(folder, manifest, info, check_files)
     if not path.exists():
         raise DatasetNotFoundError(f"{path}: no such folder or CSV manifest")
     if path.is_dir() and (path / "photos.csv").is_file():
         return PhotoCollection.from_csv(path / "photos.csv", check_files=check_files)
     return PhotoCollection.open(path) if path.is_dir() else PhotoCollection.from_csv(
         path, check_files=check_files)
+
+
+def _metadata_file(folder: Path, info: DatasetInfo) -> Path | None:
+    """The first of the suite's metadata files present in its folder."""
+    return next((folder / name for name in info.metadata if (folder / name).is_file()), None)
+
+
+def _read_suite(folder: Path, manifest: Path, info: DatasetInfo,
+                check_files: bool) -> PhotoCollection:
+    """A suite read as its source publishes it (see :class:`DatasetInfo` ``layout``)."""
+    if manifest.name == "photos.csv":
+        return PhotoCollection.from_csv(manifest, check_files=check_files)
+    if info.layout == "osv5m":
+        images = folder / "images" / "test"
+        if not images.is_dir():
+            images = folder / "images"
+        return PhotoCollection.from_containers(images, coords=manifest)
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    return PhotoCollection.from_csv(manifest, check_files=check_files, images=images)
+
+
+def status(data_dir: str | os.PathLike | None = None) -> list[dict[str, object]]:
+    """What each known suite is and whether it is on disk (nothing is downloaded).
+
+    Returns
+    -------
+    list of dict
+        Per suite: ``name, role, photos (published size), paper, public,
+        present, metadata`` (the file found, or None), ``listed`` (rows of
+        its metadata, None when absent), ``images`` (whether its image folder
+        or archives exist) and ``source`` (where to get it).
+    """
+    try:
+        root: Path | None = find_data_dir(data_dir)
+    except DatasetNotFoundError:
+        root = None
+    rows = []
+    for info in DATASETS.values():
+        folder = root / info.name if root is not None else None
+        manifest = _metadata_file(folder, info) if folder is not None else None
+        listed = None
+        if manifest is not None:
+            with open(manifest, "rb") as handle:
+                listed = max(0, sum(1 for line in handle if line.strip()) - 1)
+        images = folder is not None and (
+            (folder / "images").is_dir() or (manifest is not None and manifest.name ==
+                                             "photos.csv"))
+        rows.append({"name": info.name, "role": info.role, "photos": info.size,
+                     "paper": info.paper, "public": info.public,
+                     "present": manifest is not None and images,
+                     "metadata": None if manifest is None else str(manifest),
+                     "listed": listed, "images": bool(images), "source": info.source})
+    return rows
 
 
 def mp16_coords(data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:

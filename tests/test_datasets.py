@@ -22,7 +22,8 @@ def no_env(monkeypatch):
 def test_default_data_dir_is_beside_the_checkout():
     assert datasets.default_data_dir().resolve() == DATA.resolve()
     assert datasets.find_data_dir().resolve() == DATA.resolve()
-    assert datasets.names() == ["im2gps237", "im2gps2k"]
+    assert datasets.names()[:2] == ["im2gps237", "im2gps2k"]
+    assert {"im2gps3k", "yfcc4k", "yfcc26k", "gws15k", "osv5m"} <= set(datasets.names())
 
 
 def test_im2gps237_has_scenes():
@@ -93,3 +94,68 @@ def test_mp16_coords():
     assert np.all(np.isfinite(lat)) and np.all(np.abs(lat) <= 90) and np.all(np.abs(lon) <= 180)
     # Real photo density: far more photos in the northern hemisphere.
     assert np.mean(lat > 0) > 0.7
+
+
+def _real_photos(n: int) -> pd.DataFrame:
+    table = pd.read_csv(DATA / "im2gps2k" / "photos.csv").iloc[:n].reset_index(drop=True)
+    table["path"] = [str(DATA / "im2gps2k" / p) for p in table["image"]]
+    return table
+
+
+def test_suites_read_as_published(tmp_path):
+    """Each suite's metadata in the exact shape its source publishes, read by name."""
+    import shutil
+    import zipfile
+
+    photos = _real_photos(6)
+    # im2gps3k: GeoEstimation's im2gps3k_places365.csv, images named by IMG_ID in images/
+    folder = tmp_path / "im2gps3k"
+    (folder / "images").mkdir(parents=True)
+    ids = [f"{Path(p).stem}_abc_{i}_{a}.jpg" for i, (p, a) in
+           enumerate(zip(photos["image"], photos["author"], strict=True))]
+    for path, image_id in zip(photos["path"], ids, strict=True):
+        shutil.copy(path, folder / "images" / image_id)
+    pd.DataFrame({"IMG_ID": ids, "AUTHOR": photos["author"], "LAT": photos["lat"],
+                  "LON": photos["lon"], "S3_Label": 1, "S16_Label": 4, "S365_Label": 200,
+                  "Prob_indoor": 0.1, "Prob_natural": 0.2, "Prob_urban": 0.7}).to_csv(
+        folder / "im2gps3k_places365.csv", index=False)
+    # osv5m: test.csv keyed by id, images in images/test/00.zip
+    folder = tmp_path / "osv5m"
+    (folder / "images" / "test").mkdir(parents=True)
+    osv_ids = [str(400000 + i) for i in range(6)]
+    with zipfile.ZipFile(folder / "images" / "test" / "00.zip", "w") as archive:
+        for path, image_id in zip(photos["path"], osv_ids, strict=True):
+            archive.write(path, arcname=f"{image_id}.jpg")
+    pd.DataFrame({"id": osv_ids, "latitude": photos["lat"], "longitude": photos["lon"],
+                  "thumb_original_url": "", "country": "FR", "sequence": "s",
+                  "captured_at": 1600000000000, "lon_bin": 3, "lat_bin": 5}).to_csv(
+        folder / "test.csv", index=False)
+
+    three = datasets.load("im2gps3k", data_dir=tmp_path)
+    assert three.ids == ids and three.column("author").tolist() == photos["author"].tolist()
+    assert np.allclose(three.coords, photos[["lat", "lon"]].to_numpy())
+    osv = datasets.load("osv5m", data_dir=tmp_path)
+    assert osv.ids == osv_ids and set(osv.column("country")) == {"FR"}
+    assert np.allclose(osv.coords, photos[["lat", "lon"]].to_numpy())
+    rows = {row["name"]: row for row in datasets.status(tmp_path)}
+    assert rows["im2gps3k"]["present"] and rows["im2gps3k"]["listed"] == 6
+    assert rows["osv5m"]["present"] and not rows["yfcc4k"]["present"]
+    assert not rows["gws15k"]["public"]
+    with pytest.raises(DatasetNotFoundError, match="yfcc4k"):
+        datasets.load("yfcc4k", data_dir=tmp_path)
+
+
+def test_datasets_command(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "im2gps", "datasets", "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["im2gps237"]["present"] and rows["im2gps2k"]["listed"] == 1685
+    assert not rows["osv5m"]["present"] and "osv5m" in rows["osv5m"]["source"]
+    text = subprocess.run([sys.executable, "-m", "im2gps", "datasets", "--data", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert text.returncode == 0 and "get it:" in text.stdout
