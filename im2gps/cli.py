@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="im2gps", description="Where was this photo taken? Data-driven photo geolocation.")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads in each pool of this process (BLAS, OpenMP, torch, "
+                             "OpenCV, FAISS; default: $IM2GPS_THREADS or 1); worker "
+                             "processes (--jobs) always run one thread each")
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="build and inspect indexes of geotagged photos")
@@ -339,8 +343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from im2gps.index import IndexFormatError
     from im2gps.photos import PhotoError
+    from im2gps.threads import default_threads, set_threads
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        threads = default_threads() if args.threads is None else args.threads
+        set_threads(threads)  # once, before any work: see im2gps.threads
+    except ValueError as err:
+        parser.error(str(err))
     try:
         return args.func(args)
     except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
