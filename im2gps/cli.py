@@ -342,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from im2gps.index import IndexFormatError
+    from im2gps.index.ann import FactoryError
     from im2gps.photos import PhotoError
     from im2gps.threads import default_threads, set_threads
 
@@ -354,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     try:
         return args.func(args)
+    except FactoryError as err:  # a bad --index-type is wrong usage, found before any work
+        print(f"im2gps: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_DATA

@@ -136,7 +136,7 @@ def build_index(
     work = out.with_name(out.name + ".partial")
     extractors = make_extractors(features)
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
-    _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
+    _check_factory(index_type, extractors, search)
     _resumed_extractors(extractors, work)
     fit_extractors(extractors, collection, sample_size=fit_sample, seed=seed)
     # The unfinished directory lives in the work folder and is renamed to `out` when
@@ -259,11 +259,11 @@ def faiss_over_features(
     return index, trained_bytes
 
 
-def _check_factory(factory: str, dim: int, search: Mapping[str, int]) -> None:
+def _check_factory(factory: str, extractors: Mapping[str, FeatureExtractor],
+                   search: Mapping[str, int]) -> None:
     """Refuse a bad factory string or query setting before any photo is read."""
-    try:
-        probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
-    except RuntimeError as err:
-        raise ValueError(f"--index-type {factory!r}: FAISS cannot make this index "
-                         f"({ann._faiss_message(err)})") from None
+    dims = " + ".join(f"{name} {ex.dim}" for name, ex in extractors.items())
+    dim = sum(ex.dim for ex in extractors.values())
+    ann.check_factory(factory, dim, what=f"the combined descriptors ({dims})")
+    probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
     ann.search_parameters(probe, nprobe=search.get("nprobe"), ef_search=search.get("ef_search"))
