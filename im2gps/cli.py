@@ -5,6 +5,7 @@ Commands::
     im2gps index build PHOTOS --out DIR [--features ...] [--jobs N] [--index-type F]
     im2gps index add DIR PHOTOS [--jobs N]
     im2gps index info DIR [--json]
+    im2gps index verify DIR [--json]
     im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
@@ -49,6 +50,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
         search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
+        rerank_dtype=args.rerank_dtype,
     )
     info = index.info()
     if args.json:
@@ -92,6 +94,18 @@ def cmd_index_info(args: argparse.Namespace) -> int:
         print(f"index memory    {info['index_code_bytes_per_photo']:,.0f} bytes/photo of codes "
               f"+ {info['index_trained_bytes'] / 2**20:.1f} MiB trained (exact: "
               f"{info['exact_bytes_per_photo']:,} bytes/photo)")
+    return EXIT_OK
+
+
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    from im2gps.index.store import verify_index
+
+    report = verify_index(args.index)  # raises IndexFormatError (exit 3) on the first mismatch
+    if args.json:
+        _print_json(dict(report, ok=True))
+    else:
+        print(f"{report['path']}: ok ({report['files']} files, "
+              f"{report['bytes'] / 2**20:,.1f} MiB checked in {report['seconds']:.2f} s)")
     return EXIT_OK
 
 
@@ -278,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--rerank", type=int, metavar="N",
                        help="by default, re-rank a short list of N candidates with exact "
                             "distances read from the feature files (compressed index types)")
+    build.add_argument("--rerank-dtype", choices=["sq8", "float16", "float32"], default="sq8",
+                       help="storage of the re-ranking vectors of a compressed index: 8-bit "
+                            "scalar quantised (default; a quarter of float32, chosen by "
+                            "benchmarks/rerank_dtype.py), float16 or float32")
     build.add_argument("--fit-sample", type=int, default=200,
                        help="photos sampled to learn textons (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -301,8 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = index_commands.add_parser("info", help="describe an index directory")
     info.add_argument("index", help="index directory")
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.add_argument("--no-verify", action="store_true", help="skip the checksum check")
+    info.add_argument("--no-verify", action="store_true",
+                      help="skip the load-time checks (sizes, headers, hashes of small files)")
     info.set_defaults(func=cmd_index_info)
+
+    verify = index_commands.add_parser(
+        "verify", help="check every byte of an index directory against its manifest",
+        description="Check the manifest (format version, its own sha256), every file's size "
+                    "and sha256, the matrix headers and every re-ranking row's checksum. "
+                    "Loading an index (locate, info) runs only the checks whose cost does not "
+                    "grow with the feature files. Exit code 0: intact; 3: the first file that "
+                    "does not match is named.")
+    verify.add_argument("index", help="index directory")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(func=cmd_index_verify)
 
     locate = commands.add_parser("locate", help="estimate where photos were taken")
     locate.add_argument("index", help="index directory (from `im2gps index build`)")

@@ -182,7 +182,7 @@ def test_compressed_build_info_and_locate(local_index, manifest, data_dir, tmp_p
     out = tmp_path / "ivfpq"
     code = main(["index", "build", str(manifest), "--out", str(out), "--features", "tiny,color",
                  "--index-type", "IVF4,PQ16x4", "--nprobe", "2", "--rerank", "30",
-                 "--no-progress", "--json"])
+                 "--rerank-dtype", "float32", "--no-progress", "--json"])
     assert code == 0
     info = json.loads(capsys.readouterr().out)
     exact = local_index.info()
@@ -193,7 +193,7 @@ def test_compressed_build_info_and_locate(local_index, manifest, data_dir, tmp_p
     assert info["exact_bytes_per_photo"] == 4 * (768 + 784)
     index = GeoIndex.load(out)
     assert index.search_params == {"nprobe": 2, "rerank": 30}
-    # all lists and a short list of every photo: exactly the exact neighbours
+    # all lists and a short list of every photo, float32 re-ranking: the exact neighbours
     queries = _queries(local_index, slice(0, 12))
     _, ids = index.search(queries, 10, nprobe=4, rerank=N_PHOTOS)
     assert np.array_equal(ids, local_index.search(queries, 10)[1])
