@@ -358,7 +358,8 @@ def rerank(queries: np.ndarray, ids: np.ndarray, vectors_of: Callable[[np.ndarra
     out_i = np.full((q, k), -1, np.int64)
     block = max(1, max_rows // max(s, 1))
     threads = threads or faiss.omp_get_max_threads()
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    # threads pay off only for many rows (see _rerank_block): no pool for a short list
+    pool = ThreadPoolExecutor(threads) if threads > 1 and ids.size >= 1024 else None
     try:
         for start in range(0, q, block):
             _rerank_block(queries[start:start + block], ids[start:start + block], vectors_of,
