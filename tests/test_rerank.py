@@ -50,3 +50,23 @@ def test_sq8_reranking_finds_the_float32_neighbours(indexes):
     assert overlap >= 0.99
     assert np.mean(ids_sq8[:, 0] == ids_f32[:, 0]) >= 0.95
     np.testing.assert_allclose(d_sq8, d_f32, rtol=0.01)
+
+
+def test_add_extends_the_compact_vectors(indexes, data_dir, tmp_path):
+    """Added photos get 8-bit rows with checksums; the grown index verifies and finds them."""
+    import shutil
+
+    from im2gps.index import add_photos
+
+    compact, _, _ = indexes
+    path = tmp_path / "grown"
+    shutil.copytree(compact.path, path)
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[200:230].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.to_csv(tmp_path / "new.csv", index=False)
+    grown = add_photos(path, tmp_path / "new.csv", progress=False)
+    assert len(grown) == 230 and grown.info()["rerank_bytes_per_photo"] == 768 + 784
+    grown.verify()
+    queries = {name: np.asarray(grown.features(name))[200:] for name in grown.feature_names}
+    _, ids = grown.search(queries, 1)
+    assert np.mean(ids[:, 0] == np.arange(200, 230)) >= 0.9  # each new photo finds itself
