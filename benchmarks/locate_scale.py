@@ -63,6 +63,7 @@ from im2gps.index.combine import combine
 from im2gps.index.rerank import CompactWriter, train_sq8
 from im2gps.index.store import FORMAT, FORMAT_VERSION, verify_index
 from im2gps.locator import Im2GPS
+from im2gps.threads import default_threads, set_threads
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", type=Path, default=None, help="temporary folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    set_threads(default_threads())  # as the CLI does before locate
     sizes = [int(s) for s in args.sizes.split(",")]
 
     db, test = load("im2gps2k"), load("im2gps237")

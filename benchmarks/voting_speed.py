@@ -44,6 +44,7 @@ import sklearn
 from sklearn.cluster import MeanShift
 
 from im2gps.geo import haversine_km, km_to_chord, to_latlon, to_unit_vectors
+from im2gps.threads import default_threads, set_threads
 from im2gps.voting import DEFAULT_BANDWIDTH_KM, meanshift
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--single", type=int, default=60,
                         help="queries timed one at a time per round")
     args = parser.parse_args(argv)
+    set_threads(default_threads())  # as the CLI does before locate
     h = args.bandwidth_km
 
     lat, lon = neighbour_sets(args.k)
@@ -258,7 +260,8 @@ which cluster counts as largest, not by the modes found.
 Vote time per query in ms (mode seeking, merging and ranking; the search is
 not included), all {q} queries batched and {args.single} queries one at a
 time, {args.rounds} interleaved rounds on a shared 2-core machine (other
-users' work running; see the min column for the least disturbed round).
+users' work running; see the min column for the least disturbed round), every
+thread pool at one thread as the CLI sets them.
 float64 is the arithmetic before issue 12 (goal: float32 at or under 1 ms
 batched and 2 ms one at a time).
 
