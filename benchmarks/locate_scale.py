@@ -19,8 +19,10 @@ Measured per size:
 * cold ``im2gps locate DIR PHOTO --json`` of one real im2gps237 photo in a
   fresh process (wall seconds; min and median over ``--rounds``), beside the
   import floor measured in the same rounds: a fresh process that imports
-  what ``locate`` imports and does nothing else; the difference is the
-  load, checks, extraction of one photo, search and vote;
+  what ``locate`` imports (the feature extractors' modules included) and
+  does nothing else; the difference is the index load and its checks, the
+  extraction of one photo, search, vote and the gazetteer's first lookup
+  (reading its GeoNames table, about 0.6 s whatever the index);
 * the same process's peak resident memory;
 * per query, in one process with the index loaded: search + vote of the 237
   im2gps237 photos one at a time (descriptors extracted beforehand), median ms;
@@ -70,7 +72,9 @@ RESULTS = REPO / "benchmarks" / "results"
 FACTORY = "PCA256,IVF1024,PQ64"
 SEARCH = {"nprobe": 64, "rerank": 480}
 FLOOR = ("import json, sys; import numpy, pandas, faiss, cv2, scipy.ndimage, skimage; "
-         "import im2gps.cli, im2gps.locator, im2gps.index, im2gps.gazetteer")
+         "import im2gps.cli, im2gps.locator, im2gps.index, im2gps.gazetteer; "
+         "from im2gps.features import create; [create(n) for n in "
+         "('tiny', 'color', 'texton', 'gist', 'lines')]")
 
 
 def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
