@@ -286,12 +286,12 @@ def _shift(
 
 def _sparse_step(x: np.ndarray, w: np.ndarray, y: np.ndarray, kernel: str,
                  bandwidth_km: float, tol2: float) -> tuple[np.ndarray, np.ndarray]:
-    """One step of seekers ``y`` ``(A, 3)`` (float64), each against its own neighbours
-    ``x`` ``(A, k, 3)`` with weights ``w`` ``(A, k)``, with kernel sums in their
-    dtype; returns new float64 positions and which moved more than the tolerance."""
-    kw = _kernel(_chord2(y[:, None, :].astype(x.dtype), x)[:, 0], kernel, bandwidth_km)
+    """One float64 step of seekers ``y`` ``(A, 3)``, each against its own neighbours
+    ``x`` ``(A, k, 3)`` with weights ``w`` ``(A, k)``; returns the new positions and
+    which moved more than the tolerance."""
+    kw = _kernel(_chord2(y[:, None, :], x)[:, 0], kernel, bandwidth_km)
     kw *= w
-    return _step(np.matmul(kw[:, None, :], x)[:, 0].astype(np.float64), y, tol2)
+    return _step(np.matmul(kw[:, None, :], x)[:, 0], y, tol2)
 
 
 def _step(new: np.ndarray, y: np.ndarray, tol2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -299,14 +299,16 @@ def _step(new: np.ndarray, y: np.ndarray, tol2: float) -> tuple[np.ndarray, np.n
 
     An empty window or a sum that cancels out (antipodal votes) stays put.
     """
-    norm = np.sqrt(np.einsum("...i,...i->...", new, new))[..., None]
-    if (norm > 1e-12).all():
+    # (few-call forms: in phase 2 these arrays are tiny and call overhead is the cost)
+    norm = np.sqrt(np.multiply(new, new).sum(axis=-1, keepdims=True))
+    if norm.min(initial=np.inf) > 1e-12:
         new /= norm
     else:
         ok = norm > 1e-12
         new = np.where(ok, new / np.where(ok, norm, 1.0), y)
     diff = new - y
-    return new, np.einsum("...i,...i->...", diff, diff) > tol2
+    np.multiply(diff, diff, out=diff)
+    return new, diff.sum(axis=-1) > tol2
 
 
 def _merge(
