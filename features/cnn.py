@@ -225,13 +225,6 @@ def _spec(model: str) -> _Spec:
     return MODELS[model]
 
 
-def _all_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @contextmanager
 def _torch_settings(threads: int) -> Iterator[None]:
     """Run with ``threads`` threads and deterministic algorithms, then restore both."""
@@ -306,8 +299,10 @@ class CNNEmbedding(FeatureExtractor):
     batch_size : int, optional
         Photos per forward pass in :meth:`transform`.
     threads : int, optional
-        Torch threads during a forward pass; default all cores available to
-        the process. The caller's torch setting is restored afterwards.
+        Torch threads during a forward pass; default the process's torch
+        setting (``torch.get_num_threads()``, which the CLI and worker
+        processes set once with :func:`im2gps.threads.set_threads`). The
+        caller's torch setting is restored afterwards.
 
     Examples
     --------
@@ -400,7 +395,7 @@ class CNNEmbedding(FeatureExtractor):
         """
         network = self.network
         rows = []
-        with _torch_settings(self.threads or _all_cores()):
+        with _torch_settings(self.threads or torch.get_num_threads()):
             for batch in _batches(images, self.batch_size):
                 pooled = network.extract_features(self._input(batch)).mean(dim=(2, 3))
                 rows.append(head(pooled).numpy())

@@ -54,7 +54,7 @@ from im2gps.evaluate import (
     prior_location,
 )
 from im2gps.features import CLASSICAL
-from im2gps.index import GeoIndex, build_index, extract_features
+from im2gps.index import GeoIndex, IndexFormatError, build_index, extract_features
 from im2gps.jsonable import json_default
 from im2gps.locator import Im2GPS
 from im2gps.photos import PhotoCollection
@@ -197,8 +197,12 @@ def database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jo
     key = _fingerprint(db.paths, db.coords.round(7).tolist(), list(features))
     path = cache / "indexes" / f"{Path(db.source).parent.name or 'db'}-{key}"
     if (path / "manifest.json").is_file():
-        return GeoIndex.load(path)
-    return build_index(db, path, features=list(features), jobs=jobs, progress=progress)
+        try:
+            return GeoIndex.load(path)
+        except IndexFormatError:  # an older format or a damaged cache: build it again
+            pass
+    return build_index(db, path, features=list(features), jobs=jobs, progress=progress,
+                       overwrite=True)
 
 
 def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,

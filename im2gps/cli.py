@@ -5,6 +5,7 @@ Commands::
     im2gps index build PHOTOS --out DIR [--features ...] [--jobs N] [--index-type F]
     im2gps index add DIR PHOTOS [--jobs N]
     im2gps index info DIR [--json]
+    im2gps index verify DIR [--json]
     im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
@@ -62,7 +63,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         jobs=args.jobs, fit_sample=args.fit_sample, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress, scheduler=args.scheduler,
         search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
-        max_pixels=args.max_pixels, coords=args.coords,
+        max_pixels=args.max_pixels, coords=args.coords, rerank_dtype=args.rerank_dtype,
     )
     info = index.info()
     if args.json:
@@ -137,6 +138,18 @@ def cmd_index_info(args: argparse.Namespace) -> int:
         print(f"index memory    {info['index_code_bytes_per_photo']:,.0f} bytes/photo of codes "
               f"+ {info['index_trained_bytes'] / 2**20:.1f} MiB trained (exact: "
               f"{info['exact_bytes_per_photo']:,} bytes/photo)")
+    return EXIT_OK
+
+
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    from im2gps.index.store import verify_index
+
+    report = verify_index(args.index)  # raises IndexFormatError (exit 3) on the first mismatch
+    if args.json:
+        _print_json(dict(report, ok=True))
+    else:
+        print(f"{report['path']}: ok ({report['files']} files, "
+              f"{report['bytes'] / 2**20:,.1f} MiB checked in {report['seconds']:.2f} s)")
     return EXIT_OK
 
 
@@ -355,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="im2gps", description="Where was this photo taken? Data-driven photo geolocation.")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads in each pool of this process (BLAS, OpenMP, torch, "
+                             "OpenCV, FAISS; default: $IM2GPS_THREADS or 1); worker "
+                             "processes (--jobs) always run one thread each")
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="build and inspect indexes of geotagged photos")
@@ -389,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--rerank", type=nonnegative_int, metavar="N",
                        help="by default, re-rank a short list of N candidates with exact "
                             "distances read from the feature files (compressed index types)")
+    build.add_argument("--rerank-dtype", choices=["sq8", "float16", "float32"], default="sq8",
+                       help="storage of the re-ranking vectors of a compressed index: 8-bit "
+                            "scalar quantised (default; a quarter of float32, chosen by "
+                            "benchmarks/rerank_dtype.py), float16 or float32")
     build.add_argument("--fit-sample", type=positive_int, default=200,
                        help="photos sampled to learn textons (default: %(default)s)")
     build.add_argument("--seed", type=nonnegative_int, default=0,
@@ -423,8 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = index_commands.add_parser("info", help="describe an index directory")
     info.add_argument("index", help="index directory")
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.add_argument("--no-verify", action="store_true", help="skip the checksum check")
+    info.add_argument("--no-verify", action="store_true",
+                      help="skip the load-time checks (sizes, headers, hashes of small files)")
     info.set_defaults(func=cmd_index_info)
+
+    verify = index_commands.add_parser(
+        "verify", help="check every byte of an index directory against its manifest",
+        description="Check the manifest (format version, its own sha256), every file's size "
+                    "and sha256, the matrix headers and every re-ranking row's checksum. "
+                    "Loading an index (locate, info) runs only the checks whose cost does not "
+                    "grow with the feature files. Exit code 0: intact; 3: the first file that "
+                    "does not match is named.")
+    verify.add_argument("index", help="index directory")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(func=cmd_index_verify)
 
     locate = commands.add_parser("locate", help="estimate where photos were taken")
     locate.add_argument("index", help="index directory (from `im2gps index build`)")
@@ -481,12 +514,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from im2gps.index import IndexFormatError
     from im2gps.photos import PhotoError
+    from im2gps.threads import default_threads, set_threads
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        threads = default_threads() if args.threads is None else args.threads
+        set_threads(threads)  # once, before any work: see im2gps.threads
+    except ValueError as err:
+        parser.error(str(err))
+    try:
         return args.func(args)
-    except UsageError as err:
+    except UsageError as err:  # e.g. a bad --index-type, found before any work
         parser.print_usage(sys.stderr)
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -61,6 +61,9 @@ DEFAULT_BANDWIDTH_KM = 200.0
 
 Kernel = Literal["gaussian", "flat"]
 
+#: Smallest bandwidth (km) whose batched mean-shift steps run in float32 by default.
+FLOAT32_MIN_BANDWIDTH_KM = 100.0
+
 # Elements per (batch, k, k) work array (32 MB in float64) for the default batch size.
 _BATCH_ELEMENTS = 4_000_000
 
@@ -175,15 +178,15 @@ def _kernel(chord2: np.ndarray, kernel: str, bandwidth_km: float) -> np.ndarray:
     """
     if kernel == "flat":
         # d_gc <= h  <=>  chord <= km_to_chord(h): no arcsin needed.
-        return (chord2 <= km_to_chord(bandwidth_km) ** 2).astype(np.float64)
+        return (chord2 <= km_to_chord(bandwidth_km) ** 2).astype(chord2.dtype)
     # Great-circle distance d = 2 R asin(chord / 2); kernel exp(-d^2 / (2 h^2)).
-    out = np.sqrt(chord2, out=chord2)
-    out *= 0.5
+    # asin(chord / 2) = asin(sqrt(chord2 / 4)); chord2 <= 4 for unit vectors up to rounding.
+    out = np.multiply(chord2, 0.25, out=chord2)
     np.minimum(out, 1.0, out=out)
+    np.sqrt(out, out=out)
     np.arcsin(out, out=out)
-    out *= 2.0 * EARTH_RADIUS_KM / bandwidth_km
     np.square(out, out=out)
-    out *= -0.5
+    out *= -2.0 * (EARTH_RADIUS_KM / bandwidth_km) ** 2
     return np.exp(out, out=out)
 
 
@@ -197,53 +200,115 @@ def _chord2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _shift(
     points: np.ndarray, weights: np.ndarray, kernel: str, bandwidth_km: float,
-    max_iter: int, tol_chord: float,
+    max_iter: int, tol_chord: float, dtype: type = np.float32,
 ) -> tuple[np.ndarray, int]:
     """Move a seeker from every point to its mode; ``points`` ``(Q, k, 3)``.
 
-    Returns the converged seekers ``(Q, k, 3)`` and the iterations run. A
-    seeker stops once it moves less than ``tol_chord`` in one iteration.
-    While many seekers move, all seekers of the queries still moving are
-    updated with ``(Qa, k, k)`` batched matrix products; once few remain
-    (Gaussian seekers crossing sparse regions can take hundreds of steps),
-    only those are updated, each against its own query's neighbours.
+    Returns the converged seekers ``(Q, k, 3)`` (float64) and the iterations
+    run. A seeker stops once it moves less than ``tol_chord`` in one
+    iteration. While more than half the seekers of a query move, all its
+    seekers are updated together with the other such queries' in ``(Qa, k,
+    k)`` batched matrix products (phase 1); after that (Gaussian seekers
+    crossing sparse regions can take hundreds of steps), only its moving
+    seekers are, each against its query's neighbours, from a list of active
+    seekers that shrinks as they stop, so that an iteration costs a dozen
+    numpy calls on small arrays (phase 2).
+
+    Phase 1 computes its kernel sums in ``dtype`` (float32: the kernel and
+    products cost half as much); positions are float64, and a seeker stops
+    only on a float64 step, whose result is its final position (a seeker
+    whose float32 step falls below the tolerance takes the float64 step
+    instead). Phase 2, which follows the slow seekers whose stopping point
+    is sensitive (a flat density top), is float64: float32 there moved some
+    answers by more than 1 km.
     """
     q, k = weights.shape
-    modes = points.copy()
+    x_low = np.ascontiguousarray(points, dtype=dtype)
+    w_low = np.ascontiguousarray(weights, dtype=dtype)
+    x_all = np.asarray(points, np.float64)
+    w_all = np.asarray(weights, np.float64)
+    modes = x_all.copy()
     moving = weights > 0  # (q, k) seekers still moving; missing neighbours never move
+    dense = moving.sum(axis=1) > 0.5 * k  # queries in phase 1
+    tol2 = float(tol_chord) ** 2
+    # phase 2's active seekers (query, seeker, neighbours, weights, position): those of
+    # the queries where at most half the seekers move from the start (e.g. NaN padding)
+    qi, si = np.nonzero(moving & ~dense[:, None])
+    x, w, y = x_all[qi], w_all[qi], modes[qi, si]
     n_iter = 0
-    while n_iter < max_iter:
-        rows_q = np.flatnonzero(moving.any(axis=1))
-        if rows_q.size == 0:
-            break
+    while n_iter < max_iter and (dense.any() or qi.size):
         n_iter += 1
-        if moving.sum() > 0.5 * rows_q.size * k:
-            # Batched over the queries still moving: every seeker of those queries.
-            y, x, w = modes[rows_q], points[rows_q], weights[rows_q]
-            kw = _kernel(_chord2(y, x), kernel, bandwidth_km)
-            kw *= w[:, None, :]
-            new = np.matmul(kw, x)  # (Qa, k, 3) kernel-weighted sums of neighbour vectors
-            # Seekers that already stopped stay put, so that a seeker's path never
-            # depends on which other queries share its batch.
-            new = np.where(moving[rows_q][..., None], new, y)
-            idx = (rows_q,)
-        else:
-            # Only the seekers still moving, each against its query's neighbours.
-            qi, si = np.nonzero(moving)
-            y, x, w = modes[qi, si][:, None, :], points[qi], weights[qi]
-            kw = _kernel(_chord2(y, x), kernel, bandwidth_km)
-            kw *= w[:, None, :]
-            new = np.matmul(kw, x)  # (A, 1, 3)
-            idx = (qi, si)
-            y, new = y[:, 0], new[:, 0]
-        norm = np.linalg.norm(new, axis=-1, keepdims=True)
-        # An empty window or a sum that cancels out (antipodal votes): stay put.
+        rows_q = np.flatnonzero(dense)
+        if rows_q.size:
+            # Phase 1, batched over the queries where most seekers still move.
+            y1, x1 = modes[rows_q].astype(dtype), x_low[rows_q]
+            kw = _kernel(_chord2(y1, x1), kernel, bandwidth_km)
+            kw *= w_low[rows_q][:, None, :]
+            new = np.matmul(kw, x1).astype(np.float64)  # (Qa, k, 3) kernel-weighted sums
+            y0 = modes[rows_q]
+            new, still = _step(new, y0, tol2)
+            mask = moving[rows_q]
+            stopping = mask & ~still
+            if dtype is not np.float64 and stopping.any():
+                # A seeker stops only on a float64 step: its final position is the
+                # float64 mean-shift image of its last one, as without float32.
+                a, b = np.nonzero(stopping)
+                new[a, b], still[a, b] = _sparse_step(
+                    x_all[rows_q[a]], w_all[rows_q[a]], y0[a, b], kernel, bandwidth_km, tol2)
+            # Seekers that already stopped stay put.
+            modes[rows_q] = np.where(mask[..., None], new, modes[rows_q])
+            moving[rows_q] = mask & still
+        if qi.size:
+            # Phase 2: each active seeker against its own query's neighbours.
+            new, still = _sparse_step(x, w, y, kernel, bandwidth_km, tol2)
+            done = ~still
+            if done.any():
+                modes[qi[done], si[done]] = new[done]
+                moving[qi[done], si[done]] = False
+                qi, si, x, w, new = qi[still], si[still], x[still], w[still], new[still]
+            y = new
+        if rows_q.size:
+            # Queries where at most half the seekers still move go to phase 2 (decided
+            # per query, so that a seeker's path never depends on the other queries).
+            turned = rows_q[moving[rows_q].sum(axis=1) <= 0.5 * k]
+            if turned.size:
+                dense[turned] = False
+                tq, ts = np.nonzero(moving[turned])
+                tq = turned[tq]
+                qi, si = np.concatenate([qi, tq]), np.concatenate([si, ts])
+                x = np.concatenate([x, x_all[tq]])
+                w = np.concatenate([w, w_all[tq]])
+                y = np.concatenate([y, modes[tq, ts]])
+    if qi.size:  # max_iter reached
+        modes[qi, si] = y
+    return modes, n_iter
+
+
+def _sparse_step(x: np.ndarray, w: np.ndarray, y: np.ndarray, kernel: str,
+                 bandwidth_km: float, tol2: float) -> tuple[np.ndarray, np.ndarray]:
+    """One float64 step of seekers ``y`` ``(A, 3)``, each against its own neighbours
+    ``x`` ``(A, k, 3)`` with weights ``w`` ``(A, k)``; returns the new positions and
+    which moved more than the tolerance."""
+    kw = _kernel(_chord2(y[:, None, :], x)[:, 0], kernel, bandwidth_km)
+    kw *= w
+    return _step(np.matmul(kw[:, None, :], x)[:, 0], y, tol2)
+
+
+def _step(new: np.ndarray, y: np.ndarray, tol2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Put kernel-weighted sums back on the sphere; which seekers moved more than the tolerance.
+
+    An empty window or a sum that cancels out (antipodal votes) stays put.
+    """
+    # (few-call forms: in phase 2 these arrays are tiny and call overhead is the cost)
+    norm = np.sqrt(np.multiply(new, new).sum(axis=-1, keepdims=True))
+    if norm.min(initial=np.inf) > 1e-12:
+        new /= norm
+    else:
         ok = norm > 1e-12
         new = np.where(ok, new / np.where(ok, norm, 1.0), y)
-        still = np.linalg.norm(new - y, axis=-1) > tol_chord
-        modes[idx] = new
-        moving[idx] &= still
-    return modes, n_iter
+    diff = new - y
+    np.multiply(diff, diff, out=diff)
+    return new, diff.sum(axis=-1) > tol2
 
 
 def _merge(
@@ -274,15 +339,17 @@ def _merge(
     s_modes, s_valid = modes[rows, order], valid[rows, order]
     close = _chord2(s_modes, s_modes) <= km_to_chord(merge_km) ** 2  # (q, k, k), sorted order
     owner = np.where(s_valid, -1, k)  # sorted position of the claiming centre; k = no vote
-    for r in range(k):
+    r = 0
+    while r < k:
         centre = owner[:, r] == -1
-        if not centre.any():
-            if (owner >= 0).all():
-                break
-            continue
         owner[centre, r] = r
         claim = centre[:, None] & close[:, r, :] & (owner == -1)
         owner[claim] = r
+        # next sorted position still unclaimed in some query (skips runs of claimed ones)
+        pending = (owner[:, r + 1:] == -1).any(axis=0)
+        if not pending.any():
+            break
+        r += 1 + int(np.argmax(pending))
     # Back to neighbour order: the seed index of each valid neighbour's centre.
     centre_seed = np.full((q, k), -1, dtype=np.int64)
     centre_seed[rows, order] = np.where(owner < k, order[rows, np.minimum(owner, k - 1)], -1)
@@ -341,6 +408,7 @@ def meanshift(
     merge_km: float | None = None,
     batch_size: int | None = None,
     membership: Literal["seed", "nearest"] = "seed",
+    precision: Literal["auto", "float32", "float64"] = "auto",
 ) -> Votes:
     """Mean-shift voting over the neighbours of many queries at once.
 
@@ -380,6 +448,14 @@ def meanshift(
         to (``"seed"``, the usual mean-shift clustering rule), or the one whose
         mode is nearest to the neighbour (``"nearest"``, scikit-learn's
         ``MeanShift`` rule).
+    precision : {"auto", "float32", "float64"}, optional
+        Arithmetic of the batched mode-seeking steps. float32 is about twice
+        as fast; distances computed from float32 dot products are uncertain
+        by about ``5 / bandwidth_km`` km (0.025 km at 200 km), so ``"auto"``
+        (default) takes float32 for bandwidths of at least
+        :data:`FLOAT32_MIN_BANDWIDTH_KM` and float64 below. Positions, every
+        stopping step (so every final position) and the merge are float64;
+        ``benchmarks/voting_speed.py`` measures the agreement of the modes.
 
     Returns
     -------
@@ -409,6 +485,10 @@ def meanshift(
         raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km}")
     if membership not in ("seed", "nearest"):
         raise ValueError(f"membership must be 'seed' or 'nearest', got {membership!r}")
+    if precision not in ("auto", "float32", "float64"):
+        raise ValueError(f"precision must be 'auto', 'float32' or 'float64', got {precision!r}")
+    if precision == "auto":
+        precision = "float32" if bandwidth_km >= FLOAT32_MIN_BANDWIDTH_KM else "float64"
     tol_km = bandwidth_km * 1e-3 if tol_km is None else tol_km
     merge_km = bandwidth_km if merge_km is None else merge_km
     weighted = weights is not None
@@ -421,7 +501,7 @@ def meanshift(
     for start in range(0, q, max(1, batch_size)):
         sl = slice(start, start + batch_size)
         modes, it = _shift(points[sl], weights[sl], kernel, bandwidth_km, max_iter,
-                           float(km_to_chord(tol_km)))
+                           float(km_to_chord(tol_km)), dtype=np.dtype(precision).type)
         n_iter = max(n_iter, it)
         parts.append(_merge(modes, points[sl], weights[sl], kernel, bandwidth_km, merge_km,
                             membership))
@@ -432,7 +512,7 @@ def meanshift(
                      bandwidth_km, merge_km)
     params = {"method": "meanshift", "bandwidth_km": float(bandwidth_km), "kernel": kernel,
               "max_iter": int(max_iter), "tol_km": float(tol_km), "merge_km": float(merge_km),
-              "weighted": weighted, "membership": membership}
+              "weighted": weighted, "membership": membership, "precision": precision}
     return Votes(lat=out["cluster_lat"][:, 0].copy(), lon=out["cluster_lon"][:, 0].copy(),
                  n_iter=n_iter, params=params, **out)
 

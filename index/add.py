@@ -11,8 +11,10 @@ Notes
 The per-feature scales of the combined distance are kept from the original
 build, so that old and new vectors stay comparable; rebuild the index to
 re-measure them on the grown database. A compressed FAISS index keeps its
-trained quantizers, which were trained on the original photos. The feature
-matrices are concatenated in memory.
+trained quantizers, which were trained on the original photos, and so do
+its 8-bit re-ranking codes (new vectors beyond the learned range are
+clipped). The whole index is verified (every byte) before photos are added.
+The feature matrices are concatenated in memory.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 
 from im2gps.index.build import swap_into_place, write_manifest
 from im2gps.index.extract import extract_features
+from im2gps.index.rerank import CompactWriter
 from im2gps.index.store import GeoIndex
 from im2gps.photos import MAX_PIXELS, PhotoCollection, Skipped, skipped_table
 
@@ -118,6 +121,8 @@ def add_photos(
     """
     out = Path(index_dir).resolve()
     index = GeoIndex.load(out)
+    index.verify()  # every byte, before anything is built on it
+    index._verified.update(index.feature_names)
     collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
         photos, max_pixels=max_pixels, coords=coords)
     known_paths = set(index.photos["image"])
@@ -154,9 +159,17 @@ def add_photos(
         np.save(tmp / "features" / f"{name}.npy", matrix, allow_pickle=False)
     table = pd.concat([index.photos, new.table[feature_set.ok]], ignore_index=True)
     table.to_parquet(tmp / "photos.parquet", index=False)
+    vectors = index.embed(added)
     faiss_index = faiss.read_index(str(out / "faiss.index"))
-    faiss_index.add(index.embed(added))
+    faiss_index.add(vectors)
     faiss.write_index(faiss_index, str(tmp / "faiss.index"))
+    rerank = index.manifest.get("rerank")
+    if rerank:  # old rows keep their codes; new ones are coded with the same quantizer
+        writer = CompactWriter(tmp / "rerank", len(table), rerank["dim"], rerank["dtype"],
+                               index._compact.trained)
+        writer.add_codes(index._compact.codes)
+        writer.add(vectors)
+        rerank = writer.close()
     old_skipped = pd.read_csv(out / "skipped.csv", dtype=str, keep_default_na=False)
     new_skipped = skipped_table(skipped)
     pd.concat([old_skipped, new_skipped], ignore_index=True).to_csv(tmp / "skipped.csv",
@@ -164,6 +177,8 @@ def add_photos(
 
     manifest = json.loads(json.dumps(index.manifest))
     manifest.pop("files", None)
+    if rerank:
+        manifest["rerank"] = rerank
     manifest["counts"] = {"photos": len(table),
                           "skipped": len(old_skipped) + len(new_skipped)}
     manifest["index"]["ntotal"] = int(faiss_index.ntotal)

@@ -44,9 +44,13 @@ from typing import Any
 import faiss
 import numpy as np
 
+from im2gps.errors import UsageError
+
 __all__ = [
     "SEARCH_PARAMS",
+    "FactoryError",
     "add_chunks",
+    "check_factory",
     "index_bytes",
     "make_faiss_index",
     "rerank",
@@ -59,6 +63,94 @@ __all__ = [
 
 #: Query settings this package passes to FAISS, by our name -> FAISS's name.
 SEARCH_PARAMS = {"nprobe": "nprobe", "ef_search": "efSearch"}
+
+
+class FactoryError(UsageError):
+    """A FAISS factory string that cannot index vectors of the given dimension (usage error)."""
+
+
+def _divisors_near(dim: int, m: int, count: int = 3) -> list[int]:
+    """Divisors of ``dim`` closest to ``m`` (sub-quantizer counts that would fit)."""
+    divisors = [d for d in range(1, min(dim, 4 * m) + 1) if dim % d == 0 and d > 1]
+    return sorted(sorted(divisors, key=lambda d: (abs(d - m), d))[:count])
+
+
+def check_factory(factory: str, dim: int, what: str = "the vectors") -> None:
+    """Check a FAISS factory string against the vector dimension, before any work.
+
+    A product quantizer ``PQ<M>`` (or a rotation ``OPQ<M>``) splits each
+    vector into ``M`` equal sub-vectors, so the dimension reaching it must be
+    a multiple of ``M``; FAISS finds out only when it builds the index, and a
+    build would find out after extracting every photo's features. The
+    dimension is followed through dimension-changing prefixes (``PCA<d>``,
+    ``PCAW<d>``, ``PCAR<d>``, ``RR<d>``, ``OPQ<M>_<d>``).
+
+    Parameters
+    ----------
+    factory : str
+        FAISS factory string.
+    dim : int
+        Dimension of the vectors to index.
+    what : str, optional
+        What the vectors are, for the message.
+
+    Raises
+    ------
+    FactoryError
+        The string does not fit ``dim`` (the message offers fixes: an OPQ or
+        PCA prefix to a multiple of ``M``, or an ``M`` that divides the
+        dimension), or FAISS cannot make an index from it at all.
+    """
+    d = int(dim)
+    tokens = [t.strip() for t in factory.split(",")]
+    last = -1  # position of the last dimension-changing transform seen
+    for position, token in enumerate(tokens):
+        match = re.fullmatch(r"(?:PCAW?R?|RR)(\d+)", token)
+        if match:
+            d, last = int(match[1]), position
+            continue
+        opq = re.fullmatch(r"OPQ(\d+)(?:_(\d+))?", token)
+        pq = re.search(r"(?:^|_)PQ(\d+)", token) if not opq else None
+        if not (opq or pq):
+            continue
+        m = int((opq or pq)[1])
+        reaching = int(opq[2]) if opq and opq[2] else d
+        if reaching % m == 0:
+            d, last = reaching, (position if opq else last)
+            continue
+        target = max(m, (reaching // m) * m)
+
+        def spell(replace: dict[int, str], insert: str | None = None, at: int = last + 1
+                  ) -> str:
+            out = [replace.get(i, t) for i, t in enumerate(tokens)]
+            if insert is not None:
+                out.insert(at, insert)
+            return "'" + ",".join(out) + "'"
+
+        if opq:
+            fixes = [spell({position: f"OPQ{m}_{target}"})
+                     + f" (rotate and reduce to {target} dimensions)"]
+        else:
+            fixes = [spell({}, f"OPQ{m}_{target}")
+                     + f" (a learned rotation to {target} dimensions first)"]
+            if last >= 0 and tokens[last].startswith("PCA"):
+                fixes.append(spell({last: re.sub(r"\d+$", str(target), tokens[last])}))
+            else:
+                fixes.append(spell({}, f"PCA{target}") + f" (PCA to {target} dimensions first)")
+            fits = [spell({position: token.replace(f"PQ{m}", f"PQ{n}", 1)})
+                    for n in _divisors_near(d, m)]
+            if fits:
+                fixes.append(f"a number of sub-quantizers that divides {d}: "
+                             + " or ".join(fits))
+        raise FactoryError(
+            f"index type {factory!r}: {token} splits each vector into {m} sub-vectors, so "
+            f"the dimension reaching it must be a multiple of {m}, but {what} have "
+            f"{reaching} dimensions there. Use instead " + "; or ".join(fixes))
+    try:
+        faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
+    except RuntimeError as err:
+        raise FactoryError(f"index type {factory!r}: FAISS cannot make this index "
+                           f"({_faiss_message(err)})") from None
 
 
 def training_rows(n: int, max_train: int, seed: int = 0) -> np.ndarray:
@@ -88,14 +180,14 @@ def train_faiss_index(factory: str, dim: int,
 
     Raises
     ------
+    FactoryError
+        A factory string FAISS does not understand or that does not fit ``dim``
+        (see :func:`check_factory`).
     ValueError
-        A factory string FAISS does not understand, or a sample too small to train it.
+        A sample too small to train it.
     """
-    try:
-        index = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
-    except RuntimeError as err:
-        raise ValueError(f"FAISS cannot make an index from {factory!r}: "
-                         f"{_faiss_message(err)}") from None
+    check_factory(factory, dim)
+    index = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
     _no_polysemous_training(index)
     if not index.is_trained:
         if callable(sample):
@@ -269,7 +361,8 @@ def rerank(queries: np.ndarray, ids: np.ndarray, vectors_of: Callable[[np.ndarra
     out_i = np.full((q, k), -1, np.int64)
     block = max(1, max_rows // max(s, 1))
     threads = threads or faiss.omp_get_max_threads()
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    # threads pay off only for many rows (see _rerank_block): no pool for a short list
+    pool = ThreadPoolExecutor(threads) if threads > 1 and ids.size >= 1024 else None
     try:
         for start in range(0, q, block):
             _rerank_block(queries[start:start + block], ids[start:start + block], vectors_of,

@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faiss
+import numpy as np
 
 import im2gps
 from im2gps.errors import UsageError
@@ -36,10 +37,21 @@ from im2gps.index import ann
 from im2gps.index.ann import make_faiss_index
 from im2gps.index.combine import combine, combined_chunks, median_nn_distance
 from im2gps.index.extract import extract_features, fit_extractors
-from im2gps.index.store import FORMAT, FORMAT_VERSION, GeoIndex, is_index_dir, sha256_file
+from im2gps.index.rerank import CompactWriter, train_sq8
+from im2gps.index.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    GeoIndex,
+    is_index_dir,
+    manifest_digest,
+    sha256_file,
+)
 from im2gps.photos import MAX_PIXELS, PhotoCollection, skipped_table
 
 __all__ = ["build_index", "faiss_over_features", "make_extractors", "make_faiss_index"]
+
+#: Photos (a seeded sample) whose combined vectors set the range of 8-bit re-ranking codes.
+SQ8_SAMPLE = 65_536
 
 
 def make_extractors(
@@ -82,6 +94,7 @@ def build_index(
     chunk_rows: int | None = None,
     max_pixels: int = MAX_PIXELS,
     coords: str | os.PathLike | None = None,
+    rerank_dtype: str = "sq8",
 ) -> GeoIndex:
     """Build an index directory of geotagged photos.
 
@@ -129,6 +142,9 @@ def build_index(
     coords : str or Path, optional
         CSV of coordinates by photo id for containers that keep them apart
         (MP-16 msgpack shards, OSV-5M zips).
+    rerank_dtype : {"sq8", "float16", "float32"}, optional
+        Storage of the re-ranking vectors written beside a compressed index
+        (see :mod:`im2gps.index.rerank`; an exact index needs none).
 
     Returns
     -------
@@ -149,7 +165,7 @@ def build_index(
     _check_out(out, photos, overwrite)
     search = ann.search_settings(search)
     extractors = make_extractors(features)
-    _check_factory(index_type, sum(ex.dim for ex in extractors.values()), search)
+    _check_factory(index_type, extractors, search)
     collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(
         photos, max_pixels=max_pixels, coords=coords)
     collection = collection.deduplicated()
@@ -178,9 +194,19 @@ def build_index(
     scales = {name: median_nn_distance(matrices[name], seed=seed, transform=ex.to_l2,
                                        chunk_rows=chunk_rows)
               for name, ex in extractors.items()}
+    writer = None
+    if not _exact(index_type, extractors):
+        dim = sum(ex.dim for ex in extractors.values())
+        trained = None
+        if rerank_dtype == "sq8":  # per-dimension range from a seeded sample
+            rows = ann.training_rows(len(table), SQ8_SAMPLE, seed)
+            trained = train_sq8(combine({name: m[rows] for name, m in matrices.items()},
+                                        extractors, scales, weights))
+        writer = CompactWriter(tmp / "rerank", len(table), dim, rerank_dtype, trained)
     faiss_index, trained_bytes = faiss_over_features(
         matrices, extractors, scales, weights, index_type, seed=seed, max_train=max_train,
-        chunk_rows=chunk_rows)
+        chunk_rows=chunk_rows, each_chunk=writer.add if writer else None)
+    rerank_record = writer.close() if writer else None
     skipped = collection.skipped + feature_set.skipped
 
     for extractor in extractors.values():
@@ -208,6 +234,8 @@ def build_index(
                   "trained_bytes": trained_bytes, "search": search},
         "seed": seed,
     }
+    if rerank_record:
+        manifest["rerank"] = rerank_record
     write_manifest(tmp, manifest)
     swap_into_place(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
@@ -232,11 +260,15 @@ def _check_out(out: Path, photos: Any, overwrite: bool) -> None:
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` with the sha256 and size of every other file of ``directory``."""
+    """Write ``manifest.json`` with the sha256 and size of every other file of ``directory``.
+
+    The manifest also records the sha256 of its own content (``manifest_sha256``).
+    """
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = dict(manifest, files={
         p.relative_to(directory).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in files})
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -260,6 +292,7 @@ def faiss_over_features(
     seed: int = 0,
     max_train: int = 200_000,
     chunk_rows: int | None = None,
+    each_chunk: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[Any, int]:
     """A FAISS index over the combined vectors of (memory-mapped) feature matrices.
 
@@ -281,6 +314,9 @@ def faiss_over_features(
         At most this many rows train the index.
     chunk_rows : int, optional
         Rows per chunk added (default: about 256 MiB of combined vectors).
+    each_chunk : callable, optional
+        Also called with each chunk of combined vectors, in row order (e.g.
+        to write the compact re-ranking vectors in the same pass).
 
     Returns
     -------
@@ -296,18 +332,34 @@ def faiss_over_features(
     index = ann.train_faiss_index(index_type, dim, lambda: combine(
         {name: m[rows] for name, m in matrices.items()}, extractors, scales, weights))
     trained_bytes = int(faiss.serialize_index(index).size)
-    ann.add_chunks(index, combined_chunks(matrices, extractors, scales, weights,
-                                          chunk_rows=chunk_rows))
+    chunks = combined_chunks(matrices, extractors, scales, weights, chunk_rows=chunk_rows)
+    if each_chunk is not None:
+        chunks = _calling(each_chunk, chunks)
+    ann.add_chunks(index, chunks)
     return index, trained_bytes
 
 
-def _check_factory(factory: str, dim: int, search: Mapping[str, int]) -> None:
+def _calling(function: Callable[[np.ndarray], None], chunks: Iterable[np.ndarray]
+             ) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        function(chunk)
+        yield chunk
+
+
+def _exact(factory: str, extractors: Mapping[str, FeatureExtractor]) -> bool:
+    """Whether the factory string makes an exact (flat) index, which needs no re-ranking."""
+    dim = sum(ex.dim for ex in extractors.values())
+    return isinstance(faiss.downcast_index(faiss.index_factory(int(dim), factory)),
+                      faiss.IndexFlat)
+
+
+def _check_factory(factory: str, extractors: Mapping[str, FeatureExtractor],
+                   search: Mapping[str, int]) -> None:
     """Refuse a bad factory string or query setting before any photo is read."""
-    try:
-        probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
-    except RuntimeError as err:
-        raise UsageError(f"--index-type {factory!r}: FAISS cannot make this index "
-                         f"({ann._faiss_message(err)})") from None
+    dims = " + ".join(f"{name} {ex.dim}" for name, ex in extractors.items())
+    dim = sum(ex.dim for ex in extractors.values())
+    ann.check_factory(factory, dim, what=f"the combined descriptors ({dims})")
+    probe = faiss.index_factory(int(dim), factory, faiss.METRIC_L2)
     try:
         ann.search_parameters(probe, nprobe=search.get("nprobe"),
                               ef_search=search.get("ef_search"))

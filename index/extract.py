@@ -25,8 +25,9 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -36,9 +37,10 @@ import numpy as np
 
 from im2gps.features import FeatureExtractor, load_extractor
 from im2gps.photos import DECODE_SIDE, MAX_PIXELS, PhotoCollection, PhotoError, Skipped, load_image
+from im2gps.threads import child_threads, set_threads
 
 __all__ = ["FeatureSet", "extract_chunk", "extract_features", "fit_extractors",
-           "single_thread", "write_atomic"]
+           "single_thread", "worker_pool", "write_atomic"]
 
 #: Photos per checkpointed chunk.
 CHUNK_SIZE = 32
@@ -111,13 +113,13 @@ _WORKER_MAX_PIXELS = [MAX_PIXELS]
 
 
 def single_thread(extractors: Mapping[str, FeatureExtractor] | None = None) -> None:
-    """One thread per worker for OpenCV, FAISS and the CNN: parallelism comes from the workers."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import cv2
-    import faiss
+    """One thread in every pool of a worker: parallelism comes from the workers.
 
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    Local workers already start with one-thread BLAS and OpenMP pools (they
+    are spawned inside :func:`im2gps.threads.child_threads`); this also sets
+    the pools of a process started elsewhere (a Dask worker) and the CNN's.
+    """
+    set_threads(1)
     for extractor in (extractors or {}).values():
         if getattr(extractor, "threads", 1) is None:  # the CNN's torch threads
             extractor.threads = 1
@@ -187,6 +189,22 @@ def extract_chunk(extractors: Mapping[str, FeatureExtractor], paths: Sequence[st
 
 
 # -- driver side ------------------------------------------------------------
+@contextmanager
+def worker_pool(jobs: int, state_dir: str, names: list[str], max_pixels: int = MAX_PIXELS
+                ) -> Iterator[ProcessPoolExecutor]:
+    """Spawned worker processes with one thread in every pool, each holding the extractors.
+
+    The workers are started inside :func:`im2gps.threads.child_threads`, so
+    their BLAS and OpenMP libraries read one thread from the environment when
+    they load, before the initializer runs (unpickling it imports numpy).
+    ``fork`` is not used: it is unsafe with OpenMP/BLAS thread pools.
+    """
+    with child_threads(1), ProcessPoolExecutor(
+            jobs, mp_context=get_context("spawn"), initializer=_init_worker,
+            initargs=(state_dir, names, True, max_pixels)) as pool:
+        yield pool
+
+
 def _fingerprint(collection: PhotoCollection, configs: list[dict], chunk_size: int) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"configs": configs, "chunk": chunk_size}, sort_keys=True).encode())
@@ -287,9 +305,7 @@ def extract_features(
             commit(i, _extract_chunk(chunk_paths[i]))
             bar.update(len(chunk_paths[i]))
     else:
-        context = get_context("spawn")  # fork is unsafe with OpenMP/BLAS thread pools
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(str(state_dir), names, True, max_pixels)) as pool:
+        with worker_pool(jobs, str(state_dir), names, max_pixels=max_pixels) as pool:
             futures = {pool.submit(_extract_chunk, chunk_paths[i]): i for i in todo}
             from concurrent.futures import as_completed
 

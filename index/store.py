@@ -7,11 +7,33 @@ An index directory holds::
     features/<name>.npy  raw float32 descriptors, one matrix per feature
     extractors/          each extractor's parameters (.json) and learned arrays (.npy)
     faiss.index          the FAISS index over the combined vectors (FAISS's own format)
+    rerank/              compact re-ranking vectors of a compressed index
+                         (see :mod:`im2gps.index.rerank`)
     skipped.csv          photos left out, with the reason
 
 Nothing is pickled: an index someone else built loads without running their
-code. :meth:`GeoIndex.load` checks the format version and every file's sha256
-and says what is wrong and what to do.
+code.
+
+Integrity. The manifest records every file's size and sha256 (computed at
+build and add) and the sha256 of its own content. What is checked when:
+
+* at every load (:meth:`GeoIndex.load`), at a cost that does not grow with
+  the feature files: the format version, the manifest's own hash, every
+  file's presence and size, the ``.npy`` headers (shape and type) of the
+  feature and re-ranking matrices, and the full sha256 of every file the
+  load reads whole anyway (``faiss.index``, ``photos.parquet``, the
+  extractors, ``skipped.csv``, the re-ranking quantizer and page hashes);
+* when rows are read: each re-ranking row against its CRC-32 (see
+  :mod:`im2gps.index.rerank`); a feature matrix, the first time
+  :meth:`GeoIndex.features` is used (explanations, tuning, views, ``add``),
+  against its full sha256;
+* everything, with :func:`verify_index` (``im2gps index verify``).
+
+A query (``im2gps locate``) reads only the FAISS index and photo table
+(hashed at load) and, for a compressed index, re-ranking rows (checked as
+read): a modified file is refused before it can change an answer. The
+feature files are not read by a query; their damage is caught by ``im2gps
+index verify`` or by the first use of :meth:`GeoIndex.features`.
 
 The FAISS index may be exact (``Flat``) or compressed (any factory string,
 see :mod:`im2gps.index.ann`); :meth:`GeoIndex.search` takes the query
@@ -24,8 +46,10 @@ files. Default query settings chosen at build time are kept in the manifest
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +62,15 @@ import pandas as pd
 from im2gps.features import FeatureExtractor, load_extractor
 from im2gps.index import ann
 from im2gps.index.combine import combine
+from im2gps.index.rerank import CompactVectors
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexFormatError", "is_index_dir",
-           "sha256_file"]
+           "manifest_digest", "sha256_file", "verify_index"]
 
 FORMAT = "im2gps-index"
 #: Version of the directory layout written by this code; older ones are refused.
-FORMAT_VERSION = 1
+#: 2: manifest hash, compact re-ranking vectors with row checksums (``rerank/``).
+FORMAT_VERSION = 2
 
 
 class IndexFormatError(ValueError):
@@ -87,6 +113,12 @@ class GeoIndex:
     _matrices: dict[str, np.ndarray] | None = field(default=None, repr=False)
     #: Memory maps of the feature files, opened once (re-ranking reads them often).
     _mmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: The compact re-ranking vectors (compressed indexes written by this version).
+    _compact: CompactVectors | None = field(default=None, repr=False)
+    #: Check a feature file's full sha256 on its first use (off for a trusted load).
+    _verify: bool = field(default=True, repr=False)
+    #: Feature files whose sha256 has been checked.
+    _verified: set[str] = field(default_factory=set, repr=False)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -98,34 +130,51 @@ class GeoIndex:
         path : str or Path
             The directory written by :func:`im2gps.index.build_index`.
         verify : bool, optional
-            Check every file's sha256 against the manifest (reads every byte;
-            turn off for very large indexes you trust).
+            Run the load-time checks (format, manifest hash, sizes, headers,
+            sha256 of the files read whole; see the module docstring), and
+            check each feature file's sha256 on its first use. Their cost does
+            not grow with the feature files. Off: trust the directory (e.g.
+            one this process has just written).
 
         Raises
         ------
         IndexFormatError
-            Missing or unreadable manifest, another format version, a missing,
-            truncated or modified file.
+            Missing, unreadable or modified manifest, another format version,
+            a missing, truncated or modified file.
         """
         path = Path(path)
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, verify=verify)
         if verify:
-            verify_files(path, manifest)
+            check_files(path, manifest)
+            for name in manifest["files"]:
+                if name.startswith("extractors/") or name in ("skipped.csv", "rerank/sq8.npy",
+                                                                "rerank/pages.npy"):
+                    _check_sha256(path / name, manifest["files"][name])
         extractors = {f["name"]: load_extractor(path / "extractors", f["name"])
                       for f in manifest["features"]}
-        photos = pd.read_parquet(path / "photos.parquet")
+        photos = pd.read_parquet(io.BytesIO(_read(path, "photos.parquet", manifest, verify)))
+        data = _read(path, "faiss.index", manifest, verify)
         try:
-            faiss_index = faiss.read_index(str(path / "faiss.index"))
+            faiss_index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
         except RuntimeError as err:
             raise IndexFormatError(
                 f"{path / 'faiss.index'}: unreadable FAISS index ({err}); rebuild the index"
             ) from None
+        del data
         if faiss_index.ntotal != len(photos):
             raise IndexFormatError(
                 f"{path}: the FAISS index holds {faiss_index.ntotal} vectors but the photo "
                 f"table {len(photos)} rows; rebuild the index"
             )
-        return cls(path, manifest, photos, extractors, faiss_index)
+        compact = None
+        if manifest.get("rerank"):
+            compact = CompactVectors(path / "rerank", manifest["rerank"], IndexFormatError)
+        return cls(path, manifest, photos, extractors, faiss_index, _compact=compact,
+                   _verify=verify)
+
+    def verify(self) -> dict[str, Any]:
+        """Check every file of the directory in full (see :func:`verify_index`)."""
+        return verify_index(self.path)
 
     # -- properties ----------------------------------------------------------
     def __len__(self) -> int:
@@ -157,15 +206,39 @@ class GeoIndex:
         return ann.search_settings(self.manifest["index"].get("search"))
 
     def features(self, name: str, mmap: bool = True) -> np.ndarray:
-        """The raw descriptor matrix of one feature (memory-mapped by default)."""
+        """The raw descriptor matrix of one feature (memory-mapped by default).
+
+        The first use of a feature file of a loaded directory checks its full
+        sha256 (unless loaded with ``verify=False``): its callers (explanations,
+        tuning, views, ``add``) read most of it anyway.
+        """
         if self._matrices is not None:
             return self._matrices[name]
+        if self._verify and name not in self._verified:
+            file = f"features/{name}.npy"
+            _check_sha256(self.path / file, self.manifest["files"][file])
+            self._verified.add(name)
         if not mmap:
             return np.load(self.path / "features" / f"{name}.npy", allow_pickle=False)
         if name not in self._mmaps:
             self._mmaps[name] = np.load(self.path / "features" / f"{name}.npy", mmap_mode="r",
                                         allow_pickle=False)
         return self._mmaps[name]
+
+    @property
+    def exact(self) -> bool:
+        """Whether the FAISS index is exact (``Flat``): its distances need no re-ranking."""
+        return isinstance(faiss.downcast_index(self.faiss_index), faiss.IndexFlat)
+
+    def rerank_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of sorted database rows for re-ranking: compact ones if stored.
+
+        Rows of the compact store are checked against their checksums first;
+        without one (in-memory views), the exact combined vectors.
+        """
+        if self._compact is not None:
+            return self._compact.rows(rows)
+        return self.combined(rows)
 
     def combined(self, rows: np.ndarray) -> np.ndarray:
         """Exact combined vectors of database rows, read from the feature matrices.
@@ -215,8 +288,10 @@ class GeoIndex:
             Beam width of the graph search (HNSW indexes; default likewise).
         rerank : int, optional
             Re-rank a short list of this many candidates (at least ``k``) with
-            exact distances read from the feature files; 0 turns it off
-            (default: the index's setting, else off).
+            distances to the compact re-ranking vectors (see
+            :mod:`im2gps.index.rerank`; exact float32 vectors for an in-memory
+            view); 0 turns it off (default: the index's setting, else off).
+            Ignored by an exact (``Flat``) index.
 
         Returns
         -------
@@ -231,10 +306,13 @@ class GeoIndex:
         settings = self.search_params
         settings.update(ann.search_settings({"nprobe": nprobe, "ef_search": ef_search,
                                              "rerank": rerank}))
+        if self.exact:
+            settings.pop("rerank", None)  # the distances are exact already
         dist2, ids = ann.search(self.faiss_index, self.embed(matrices), k,
                                 nprobe=settings.get("nprobe"),
                                 ef_search=settings.get("ef_search"),
-                                rerank_size=settings.get("rerank"), vectors_of=self.combined)
+                                rerank_size=settings.get("rerank"),
+                                vectors_of=self.rerank_vectors)
         return np.sqrt(np.maximum(dist2, 0.0)), ids
 
     def view(
@@ -326,6 +404,9 @@ class GeoIndex:
             "index_code_bytes_per_photo": (None if trained is None else
                                            (index_file - trained) / max(len(self), 1)),
             "exact_bytes_per_photo": 4 * self.manifest["combined_dim"],
+            "rerank_dtype": (self.manifest.get("rerank") or {}).get("dtype"),
+            "rerank_bytes_per_photo": (None if self._compact is None
+                                       else self._compact.bytes_per_photo),
             "search": self.search_params,
         }
 
@@ -339,8 +420,15 @@ def is_index_dir(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """Read and check ``manifest.json`` of an index directory."""
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of a manifest's content, without its own ``manifest_sha256`` entry."""
+    content = {key: value for key, value in manifest.items() if key != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
+def read_manifest(path: Path, verify: bool = True) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of an index directory (format, version, own hash)."""
     if not path.is_dir():
         raise IndexFormatError(f"{path}: no such index directory")
     manifest_path = path / "manifest.json"
@@ -355,7 +443,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise IndexFormatError(
             f"{manifest_path}: not valid JSON ({err}); rebuild the index"
         ) from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexFormatError(f"{manifest_path}: not an im2gps index manifest")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
@@ -365,11 +453,43 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"`im2gps index build` from the same photos, or use the im2gps release "
             f"that wrote it"
         )
+    if verify and manifest.get("manifest_sha256") != manifest_digest(manifest):
+        raise IndexFormatError(
+            f"{manifest_path}: its content does not match its own sha256 (the manifest was "
+            "edited or damaged); rebuild the index or restore the manifest"
+        )
     return manifest
 
 
-def verify_files(path: Path, manifest: dict[str, Any]) -> None:
-    """Check that every file listed in the manifest exists with its sha256 and size."""
+def _npy_header(file: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """Shape, dtype and Fortran order from a ``.npy`` header (reads only the header)."""
+    with open(file, "rb") as handle:
+        try:
+            major, _ = np.lib.format.read_magic(handle)
+            read = (np.lib.format.read_array_header_1_0 if major == 1
+                    else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read(handle)
+            return shape, dtype, fortran
+        except ValueError as err:
+            raise IndexFormatError(f"{file}: not a .npy file ({err}); rebuild the index "
+                                   "or restore the file") from None
+
+
+def _expected_headers(manifest: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Shape and dtype each matrix file of a manifest must have."""
+    n = int(manifest["counts"]["photos"])
+    expected = {f"features/{f['name']}.npy": ((n, int(f["dim"])), "float32")
+                for f in manifest["features"]}
+    record = manifest.get("rerank")
+    if record:
+        code = "uint8" if record["dtype"] == "sq8" else record["dtype"]
+        expected["rerank/vectors.npy"] = ((n, int(record["dim"])), code)
+        expected["rerank/crc32.npy"] = ((n,), "uint32")
+    return expected
+
+
+def check_files(path: Path, manifest: dict[str, Any]) -> None:
+    """The load-time checks: every file present with its size, matrix headers as expected."""
     for name, record in manifest["files"].items():
         file = path / name
         if not file.is_file():
@@ -380,8 +500,67 @@ def verify_files(path: Path, manifest: dict[str, Any]) -> None:
                 f"{file}: {size} bytes, the manifest says {record['bytes']} (truncated or "
                 "modified); rebuild the index or restore the file"
             )
-        if sha256_file(file) != record["sha256"]:
+    for name, (shape, dtype) in _expected_headers(manifest).items():
+        file = path / name
+        if name not in manifest["files"]:
+            raise IndexFormatError(f"{file}: not listed in the manifest; rebuild the index")
+        got_shape, got_dtype, fortran = _npy_header(file)
+        if tuple(got_shape) != shape or got_dtype != np.dtype(dtype) or fortran:
             raise IndexFormatError(
-                f"{file}: sha256 does not match the manifest (the file was modified or "
-                "damaged); rebuild the index or restore the file"
+                f"{file}: a {got_dtype} matrix of shape {tuple(got_shape)}, the manifest "
+                f"says {dtype} {shape}; rebuild the index or restore the file"
             )
+
+
+def _check_sha256(file: Path, record: dict[str, Any], data: bytes | None = None) -> None:
+    digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(file)
+    if digest != record["sha256"]:
+        raise IndexFormatError(
+            f"{file}: sha256 does not match the manifest (the file was modified or "
+            "damaged); rebuild the index or restore the file"
+        )
+
+
+def _read(path: Path, name: str, manifest: dict[str, Any], verify: bool) -> bytes:
+    """The bytes of a file read whole at load, checked against its sha256."""
+    file = path / name
+    if not file.is_file():
+        raise IndexFormatError(f"{file}: missing from the index; rebuild the index")
+    data = file.read_bytes()
+    if verify:
+        _check_sha256(file, manifest["files"][name], data)
+    return data
+
+
+def verify_index(path: str | os.PathLike) -> dict[str, Any]:
+    """Check an index directory in full: every byte of every file.
+
+    The manifest (format, version, own hash), every file's size and sha256,
+    the matrix headers, and every re-ranking row against its checksum.
+
+    Parameters
+    ----------
+    path : str or Path
+        The index directory.
+
+    Returns
+    -------
+    dict
+        ``files`` checked, ``bytes`` read, ``seconds`` taken.
+
+    Raises
+    ------
+    IndexFormatError
+        Naming the first file that does not match, and what to do.
+    """
+    start = time.perf_counter()
+    path = Path(path)
+    manifest = read_manifest(path)
+    check_files(path, manifest)
+    for name, record in manifest["files"].items():
+        _check_sha256(path / name, record)
+    if manifest.get("rerank"):
+        CompactVectors(path / "rerank", manifest["rerank"], IndexFormatError).check_all()
+    return {"path": str(path), "files": len(manifest["files"]),
+            "bytes": sum(r["bytes"] for r in manifest["files"].values()),
+            "seconds": time.perf_counter() - start}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from im2gps.cli import EXIT_DATA, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from im2gps.index import FORMAT_VERSION
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +40,7 @@ def test_index_info_json(index_dir):
     result = run("index", "info", str(index_dir), "--json")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    assert info["photos"] == 80 and info["format_version"] == 1
+    assert info["photos"] == 80 and info["format_version"] == FORMAT_VERSION
     assert info["features"] == {"tiny": 768, "color": 784, "lines": 34}
     assert info["index_type"] == "Flat" and info["bytes_per_photo"] > 4 * (768 + 784 + 34)
     text = run("index", "info", str(index_dir))
@@ -177,7 +178,7 @@ def test_overwrite_replaces_only_an_index(data_dir, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--seed", "-1"], "argument --seed"),
-    (["--index-type", "garbage"], "--index-type 'garbage': FAISS cannot make this index"),
+    (["--index-type", "garbage"], "'garbage': FAISS cannot make this index"),
     (["--nprobe", "3"], "nprobe"),
 ])
 def test_build_option_errors_before_any_work(args, message, data_dir, tmp_path):

@@ -15,7 +15,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from im2gps.index import GeoIndex, IndexFormatError, build_index, median_nn_distance
+from im2gps.index import (
+    FORMAT_VERSION,
+    GeoIndex,
+    IndexFormatError,
+    build_index,
+    median_nn_distance,
+)
 from im2gps.photos import PhotoCollection
 
 FAST = ["tiny", "color"]
@@ -42,7 +48,7 @@ def test_index_directory_layout(small_index):
                  "faiss.index", "skipped.csv", "extractors/tiny.json"):
         assert (path / name).is_file(), name
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["counts"]["photos"] == 48
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["counts"]["photos"] == 48
     assert [f["name"] for f in manifest["features"]] == FAST
     assert manifest["combined_dim"] == 768 + 784
     for record in manifest["features"]:
@@ -136,13 +142,17 @@ def _copy(index_path: Path, tmp_path: Path) -> Path:
 
 
 def test_tampered_feature_file(small_index, tmp_path):
+    """Not hashed at load (no query reads it); refused at its first use and by verify."""
     path = _copy(small_index.path, tmp_path)
     tiny = path / "features" / "tiny.npy"
     data = bytearray(tiny.read_bytes())
     data[-10] ^= 0xFF
     tiny.write_bytes(bytes(data))
+    index = GeoIndex.load(path)
     with pytest.raises(IndexFormatError, match=r"tiny\.npy: sha256 does not match"):
-        GeoIndex.load(path)
+        index.features("tiny")
+    with pytest.raises(IndexFormatError, match=r"tiny\.npy: sha256 does not match"):
+        index.verify()
 
 
 def test_truncated_faiss_file(small_index, tmp_path):

@@ -7,6 +7,7 @@ start a real two-worker LocalCluster.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +182,7 @@ def test_compressed_build_info_and_locate(local_index, manifest, data_dir, tmp_p
     out = tmp_path / "ivfpq"
     code = main(["index", "build", str(manifest), "--out", str(out), "--features", "tiny,color",
                  "--index-type", "IVF4,PQ16x4", "--nprobe", "2", "--rerank", "30",
-                 "--no-progress", "--json"])
+                 "--rerank-dtype", "float32", "--no-progress", "--json"])
     assert code == 0
     info = json.loads(capsys.readouterr().out)
     exact = local_index.info()
@@ -192,7 +193,7 @@ def test_compressed_build_info_and_locate(local_index, manifest, data_dir, tmp_p
     assert info["exact_bytes_per_photo"] == 4 * (768 + 784)
     index = GeoIndex.load(out)
     assert index.search_params == {"nprobe": 2, "rerank": 30}
-    # all lists and a short list of every photo: exactly the exact neighbours
+    # all lists and a short list of every photo, float32 re-ranking: the exact neighbours
     queries = _queries(local_index, slice(0, 12))
     _, ids = index.search(queries, 10, nprobe=4, rerank=N_PHOTOS)
     assert np.array_equal(ids, local_index.search(queries, 10)[1])
@@ -220,3 +221,23 @@ def test_bad_factory_string_fails_before_extraction(manifest, tmp_path):
                     search={"ef_search": 10}, progress=False)
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.partial").exists()
 
+
+
+def test_pq_that_does_not_divide_the_dimension_is_usage_error_with_fixes(manifest, tmp_path,
+                                                                          capsys):
+    """Found before any photo is read; the fixes offered are valid for this dimension."""
+    from im2gps.index.ann import FactoryError, check_factory
+
+    dim = 768 + 784  # tiny + color
+    with pytest.raises(FactoryError, match="multiple of 64, but the combined descriptors"):
+        build_index(manifest, tmp_path / "bad", features=FAST, index_type="IVF4,PQ64",
+                    progress=False)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.partial").exists()
+    code = main(["index", "build", str(manifest), "--out", str(tmp_path / "bad"), "--features",
+                 ",".join(FAST), "--index-type", "IVF4,PQ60", "--no-progress"])
+    message = capsys.readouterr().err
+    assert code == 2 and "multiple of 60" in message and not (tmp_path / "bad.partial").exists()
+    fixes = re.findall(r"'([^']+)'", message.split("Use instead", 1)[1])
+    assert len(fixes) >= 3
+    for fix in fixes:
+        check_factory(fix, dim)  # every fix offered fits

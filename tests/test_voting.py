@@ -140,7 +140,12 @@ def test_biggest_cluster_wins_and_weights_can_change_it():
     assert (v0.labels[0, :15] == -1).all()
 
 
-def test_nan_neighbours_are_ignored(real_sets):
+@pytest.mark.parametrize(("precision", "atol_km"), [("float64", 1e-7), ("auto", 1.0)])
+def test_nan_neighbours_are_ignored(real_sets, precision, atol_km):
+    """NaN padding changes nothing. With float32 kernel sums (the default at 200 km) the
+    padded sums round differently, and seekers that stop on a flat density top stop a
+    little elsewhere: the same modes within 1 km, the agreement benchmarks/voting_speed.py
+    measures."""
     lat, lon = real_sets
     rng = np.random.default_rng(3)
     # Insert NaN padding at random places; the result must be that of the valid ones.
@@ -150,10 +155,9 @@ def test_nan_neighbours_are_ignored(real_sets):
     plat, plon = np.full((len(lat), k), np.nan), np.full((len(lat), k), np.nan)
     rows = np.arange(len(lat))[:, None]
     plat[rows, slots], plon[rows, slots] = lat, lon
-    a = meanshift(lat, lon)
-    b = meanshift(plat, plon)
-    np.testing.assert_allclose(b.lat, a.lat, atol=1e-9)
-    np.testing.assert_allclose(b.lon, a.lon, atol=1e-9)
+    a = meanshift(lat, lon, precision=precision)
+    b = meanshift(plat, plon, precision=precision)
+    assert haversine_km(a.lat, a.lon, b.lat, b.lon).max() < atol_km
     assert (b.labels[np.isnan(plat)] == -1).all()
     np.testing.assert_array_equal(b.labels[rows, slots], a.labels)
     _check_consistent(b, plat, plon)
