@@ -237,8 +237,14 @@ def _tar_index(container: Path) -> dict[str, tuple[int, int]]:
     with _CACHE_LOCK:
         index = _TAR_INDEX.get(stamp)
     if index is None:
+        index = {}
         with tarfile.open(container, "r:") as archive:
-            index = {m.name: (m.offset_data, m.size) for m in archive if m.isfile()}
+            try:  # a truncated shard: keep the members before the damage
+                for m in archive:
+                    if m.isfile():
+                        index[m.name] = (m.offset_data, m.size)
+            except (tarfile.TarError, OSError, EOFError):
+                pass
         with _CACHE_LOCK:
             _TAR_INDEX[stamp] = index
     return index
@@ -269,6 +275,7 @@ def list_tar(shard: str | os.PathLike) -> tuple[list[Member], list[tuple[str, st
         Unreadable JSON, and a damaged or truncated shard.
     """
     shard = Path(shard)
+    size = shard.stat().st_size
     samples: dict[str, dict[str, tarfile.TarInfo]] = {}
     problems: list[tuple[str, str]] = []
     members: list[Member] = []
@@ -287,6 +294,10 @@ def list_tar(shard: str | os.PathLike) -> tuple[list[Member], list[tuple[str, st
                 problems.append((str(shard), f"damaged tar shard, later samples lost: {err}"))
             for key, parts in samples.items():
                 image_info = next((parts[s] for s in parts if s in _IMAGE_SUFFIXES), None)
+                if image_info is not None and image_info.offset_data + image_info.size > size:
+                    problems.append((f"{shard}{SEPARATOR}{image_info.name}",
+                                     "cut short by the end of the shard"))
+                    continue
                 if image_info is None:
                     problems.append((f"{shard}{SEPARATOR}{key}", "sample has no image member "
                                      f"(found {sorted(parts)})"))

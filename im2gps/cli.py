@@ -249,6 +249,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         n_boot=args.n_boot, progress=not args.no_progress and not args.json, log=log,
         thresholds=args.thresholds,
     )
+    if args.published:
+        from im2gps.published import published_rows
+
+        result.published = published_rows(result.test, result.n)
     if args.out:
         write_results(result, args.out, published=args.published)
     if args.report:
@@ -270,7 +274,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if args.published:
             from im2gps.published import published_table
 
-            section = published_table(result.test)
+            section = published_table(result.test, result.n)
             print("\n" + (section or f"(no published figures known for {result.test})"))
         if result.failed_photos:
             print(f"\n{len(result.failed_photos)} test photo(s) failed and count as misses:")
@@ -340,6 +344,8 @@ def add_benchmark_command(commands: Any) -> None:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from im2gps.datasets import find_data_dir, status
 
+    if args.data is not None and not Path(args.data).is_dir():
+        raise UsageError(f"--data {args.data}: no such folder")
     rows = status(args.data)
     if args.json:
         _print_json(rows)
@@ -351,7 +357,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     print(f"data folder: {where}")
     for row in rows:
         if row["present"]:
-            state = f"present: {row['listed']:,} listed in {Path(row['metadata']).name}"
+            found = row["images_found"]
+            state = (f"present: {row['listed']:,} listed in {Path(row['metadata']).name}"
+                     + ("" if found is None else f", {found:,} image files")
+                     + ("" if row["complete"] else " (incomplete)"))
         elif not row["public"]:
             state = "missing (not published)"
         else:

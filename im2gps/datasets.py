@@ -169,7 +169,8 @@ def default_data_dir() -> Path:
 def _hint(data_dir: Path | None = None) -> str:
     where = str(data_dir) if data_dir is not None else f"${ENV_VAR} or {default_data_dir()}"
     lines = [
-        f"Put the data in {where} (or pass data_dir=..., or set ${ENV_VAR}), laid out as",
+        f"Put the data in {where} (or give --data DIR, data_dir=... from Python, or set "
+        f"${ENV_VAR}), laid out as",
         "  <dir>/<name>/photos.csv   columns image,lat,lon[,author,license,scene];"
         " image paths relative to the CSV",
         "  <dir>/<name>/images/      the photos",
@@ -287,6 +288,17 @@ def _read_suite(folder: Path, manifest: Path, info: DatasetInfo,
     return PhotoCollection.from_csv(manifest, check_files=check_files, images=images)
 
 
+def _images_found(folder: Path) -> int | None:
+    """Image files under ``folder/images`` (None when they sit in zip archives)."""
+    images = folder / "images"
+    if not images.is_dir():
+        return 0
+    files = [p for p in images.rglob("*") if p.is_file()]
+    if any(p.suffix.lower() == ".zip" for p in files):
+        return None
+    return sum(1 for p in files if not p.name.startswith("."))
+
+
 def status(data_dir: str | os.PathLike | None = None) -> list[dict[str, object]]:
     """What each known suite is and whether it is on disk (nothing is downloaded).
 
@@ -294,9 +306,11 @@ def status(data_dir: str | os.PathLike | None = None) -> list[dict[str, object]]
     -------
     list of dict
         Per suite: ``name, role, photos (published size), paper, public,
-        present, metadata`` (the file found, or None), ``listed`` (rows of
-        its metadata, None when absent), ``images`` (whether its image folder
-        or archives exist) and ``source`` (where to get it).
+        present, complete, metadata`` (the file found, or None), ``listed``
+        (rows of its metadata, None when absent), ``images_found`` (image files
+        in its ``images/`` folder, None where they are in zip archives) and
+        ``source`` (where to get it). ``complete``: as many photos listed as
+        published, and at least as many image files as listed.
     """
     try:
         root: Path | None = find_data_dir(data_dir)
@@ -310,14 +324,15 @@ def status(data_dir: str | os.PathLike | None = None) -> list[dict[str, object]]
         if manifest is not None:
             with open(manifest, "rb") as handle:
                 listed = max(0, sum(1 for line in handle if line.strip()) - 1)
-        images = folder is not None and (
-            (folder / "images").is_dir() or (manifest is not None and manifest.name ==
-                                             "photos.csv"))
+        found = _images_found(folder) if folder is not None else 0
+        complete = listed is not None and listed >= info.size and (
+            found is None or found >= listed)
         rows.append({"name": info.name, "role": info.role, "photos": info.size,
                      "paper": info.paper, "public": info.public,
-                     "present": manifest is not None and images,
+                     "present": manifest is not None and (found is None or found > 0),
+                     "complete": bool(complete),
                      "metadata": None if manifest is None else str(manifest),
-                     "listed": listed, "images": bool(images), "source": info.source})
+                     "listed": listed, "images_found": found, "source": info.source})
     return rows
 
 

@@ -557,6 +557,9 @@ def parse_distance(text: str) -> float:
     km = value * _UNITS_KM[unit]
     if not np.isfinite(km) or km <= 0:
         raise ValueError(f"{text!r} is not a positive distance")
+    if km > np.pi * EARTH_RADIUS_KM:
+        raise ValueError(f"{text!r} is more than half the Earth's circumference "
+                         f"({np.pi * EARTH_RADIUS_KM:,.0f} km), the longest possible error")
     return km
 
 
@@ -574,7 +577,7 @@ def format_distance(km: float) -> str:
         return "inf" if km > 0 else "n/a"
     if km < 1:
         metres = km * 1000
-        return f"{metres:.0f} m" if metres >= 10 else f"{metres:.1f} m"
+        return f"{metres:.0f} m" if metres >= 10 else f"{metres:.3g} m"
     return f"{km:g} km"
 
 
@@ -689,9 +692,13 @@ def format_table(
             if ci:
                 cell += f" [{_pct(rep.acc_ci[i, 0])}, {_pct(rep.acc_ci[i, 1])}]"
             cells.append(cell)
-        median = _km(rep.median_km)
-        if ci:
-            median += f" [{_km(rep.median_km_ci[0])}, {_km(rep.median_km_ci[1])}]"
+        values = [rep.median_km, *(rep.median_km_ci if ci else [])]
+        if any(np.isfinite(v) and v < 1 for v in values):  # one unit each, metres or km
+            shown = [_km(v) if (not np.isfinite(v) or v < 1) else f"{_km(v)} km"
+                     for v in values]
+        else:
+            shown = [_km(v) for v in values]
+        median = shown[0] + (f" [{shown[1]}, {shown[2]}]" if ci else "")
         cells.append(median)
         if scores:
             cells += ["n/a" if not np.isfinite(rep.geoguessr) else f"{rep.geoguessr:.0f}",

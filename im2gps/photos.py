@@ -489,8 +489,10 @@ def _typed(column: pd.Series) -> pd.Series:
 
 def _coordinates_by_key(csv_path: Path) -> tuple[dict[str, dict], list[str], list[Skipped]]:
     """Rows of a coordinates CSV by their key column (image / IMG_ID / id)."""
+    if csv_path.is_dir():
+        raise PhotoError(csv_path, "is a folder; --coords takes a CSV file of coordinates by id")
     if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: no such coordinates CSV")
+        raise FileNotFoundError(f"{csv_path}: no such coordinates CSV (--coords)")
     header, records = _read_csv_rows(csv_path)
     names = [h.strip().lower() for h in header]
     if "image" not in names:
@@ -501,6 +503,7 @@ def _coordinates_by_key(csv_path: Path) -> tuple[dict[str, dict], list[str], lis
     header = [("image" if n == "image" else h) for n, h in zip(names, header, strict=True)]
     columns = _manifest_columns(csv_path, header)
     by_key: dict[str, dict] = {}
+    lines: dict[str, int] = {}
     skipped: list[Skipped] = []
     for line, values in records:
         if not any(v.strip() for v in values):
@@ -511,6 +514,13 @@ def _coordinates_by_key(csv_path: Path) -> tuple[dict[str, dict], list[str], lis
             continue
         record = dict(zip(columns, values, strict=True))
         key = record.pop("image").strip()
+        if key in lines:
+            by_key[key] = Skipped(f"{csv_path}:{line}",  # type: ignore[assignment]
+                                  f"id {key!r} is listed twice in {csv_path.name} (lines "
+                                  f"{lines[key]} and {line}): which coordinates are right is "
+                                  "not for us to guess")
+            continue
+        lines[key] = line
         try:
             record["lat"] = parse_coordinate(record["lat"], "lat", where=f"{csv_path}:{line}")
             record["lon"] = parse_coordinate(record["lon"], "lon", where=f"{csv_path}:{line}")
@@ -524,6 +534,22 @@ def _coordinates_by_key(csv_path: Path) -> tuple[dict[str, dict], list[str], lis
         by_key.setdefault(stem, by_key[key])
     extras = [c for c in columns if c not in ("image", "lat", "lon")]
     return by_key, extras, skipped
+
+
+def _split_csv(path: Path) -> Path | None:
+    """OSV-5M's layout: ``<root>/<split>.csv`` beside ``<root>/images/<split>/*.zip``."""
+    candidates = []
+    for folder in (path, *path.parents[:3]):
+        for split in ("test", "train", "val"):
+            csv_path = folder / f"{split}.csv"
+            if csv_path.is_file() and (folder / "images" / split).is_dir() and (
+                    folder / "images" / split == path or path in (folder / "images" / split
+                                                                  ).parents or path == folder
+                    or path == folder / "images"):
+                candidates.append(csv_path)
+        if candidates:
+            break
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _coordinates_from_json(member) -> dict | Skipped | None:
@@ -776,6 +802,11 @@ class PhotoCollection:
             raise FileNotFoundError(f"{path}: no such folder or container file")
         kinds = {".msg": archives.list_msgpack, ".msgpack": archives.list_msgpack,
                  ".tar": archives.list_tar, ".zip": archives.list_zip}
+        compressed = archives.shard_files(path, (".gz", ".tgz", ".bz2", ".xz", ".zst"))
+        if any(".tar" in f.name.lower() or f.suffix.lower() == ".tgz" for f in compressed):
+            raise PhotoError(path, "compressed tar shards (.tar.gz, .tgz, ...) cannot be read "
+                                   "in place, one photo at a time; decompress them (gunzip) to "
+                                   ".tar first")
         files = archives.shard_files(path, tuple(kinds))
         suffixes = {f.suffix.lower().replace(".msgpack", ".msg") for f in files}
         if not files:
@@ -787,29 +818,44 @@ class PhotoCollection:
         by_key: dict[str, dict] = {}
         skipped: list[Skipped] = []
         extras: list[str] = []
+        if coords is None and kind == ".zip":
+            coords = _split_csv(path)  # OSV-5M: images/<split>/*.zip beside <split>.csv
         if coords is not None:
             by_key, extras, skipped = _coordinates_by_key(Path(coords).resolve())
         elif kind in (".msg", ".zip"):
-            raise PhotoError(path, f"{kind} containers keep their coordinates in a separate "
-                                   "CSV: pass it with --coords (coords=...)")
-        rows = []
+            from im2gps.errors import UsageError
+
+            raise UsageError(f"{path}: {kind} containers keep their coordinates in a separate "
+                             "CSV: give it with --coords CSV")
+        rows, owner, matched = [], {}, 0
         for container in files:
             members, problems = kinds[container.suffix.lower()](container)
             skipped.extend(Skipped(where, reason) for where, reason in problems)
             for member in members:
                 record = by_key.get(member.key)
+                matched += record is not None
+                if kind != ".tar" and member.key in owner:  # coordinates are keyed by id
+                    skipped.append(Skipped(member.ref, f"id {member.key!r} also names a photo "
+                                           f"in {owner[member.key]}: which one the coordinates "
+                                           "belong to is not for us to guess"))
+                    continue
+                owner.setdefault(member.key, container.name)
                 if record is None and kind == ".tar":
                     record = _coordinates_from_json(member)
                 if record is None:
                     skipped.append(Skipped(member.ref, f"no coordinates for {member.key!r}" + (
                         f" in {coords}" if coords is not None else
-                        " (no lat/lon in its .json)")))
+                        (" (no lat/lon in its .json)" if member.meta else
+                         " (the sample has no .json)"))))
                     continue
                 if isinstance(record, Skipped):
                     skipped.append(Skipped(member.ref, record.reason))
                     continue
                 rows.append({**record, "id": member.key, "image": member.ref,
                              "sha256": member.sha256, "_container": container.stem})
+        if coords is not None and by_key and not matched and rows == []:
+            raise PhotoError(path, f"no photo id of the containers is in {coords} (ids there "
+                                   f"look like {next(iter(by_key))!r}); is it the right --coords?")
         table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon", *extras, "sha256",
                                             "_container"])
         repeated = table["id"].duplicated(keep=False)

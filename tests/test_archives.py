@@ -153,8 +153,10 @@ def test_bad_records_are_skipped_and_reported(photos, tmp_path):
 
 
 def test_msgpack_without_coords_is_a_clear_error(photos, tmp_path):
+    from im2gps.errors import UsageError
+
     write_msgpack(photos.iloc[:3], tmp_path / "shards")
-    with pytest.raises(PhotoError, match="--coords"):
+    with pytest.raises(UsageError, match="--coords"):
         PhotoCollection.open(tmp_path / "shards")
 
 
@@ -184,3 +186,49 @@ def test_interrupted_build_from_shards_resumes_identically(data_dir, tmp_path):
     new_files = json.loads((out / "manifest.json").read_text())["files"]
     assert ref_files == new_files
     shutil.rmtree(tmp_path / "ref")
+
+
+def test_damage_and_ambiguity_cost_only_the_photos_concerned(photos, tmp_path):
+    """A truncated tar keeps its intact samples; an id twice (in two shards, or twice in
+    the coordinates CSV) is skipped with the reason, never given another photo's place."""
+    write_tar(photos.iloc[:4], tmp_path / "wds", per_shard=4)
+    shard = tmp_path / "wds" / "shard-000000.tar"
+    shard.write_bytes(shard.read_bytes()[:-(1024 * 12)])  # into the last sample's image
+    collection = PhotoCollection.open(tmp_path / "wds")
+    assert len(collection) >= 3
+    assert any("cut short" in s.reason or "damaged" in s.reason for s in collection.skipped)
+    assert all(load_image(p).shape[2] == 3 for p in collection.paths)
+
+    meta = write_msgpack(photos.iloc[:4], tmp_path / "mp16" / "shards", per_shard=2)
+    with open(tmp_path / "mp16" / "shards" / "shard_1.msg", "ab") as handle:
+        msgpack.pack({"id": f"aa/bb/{photos['key'][0]}",
+                      "image": Path(photos["path"][10]).read_bytes()}, handle)
+    table = pd.read_csv(meta)
+    pd.concat([table, table.iloc[[1]].assign(LAT=10.0)]).to_csv(meta, index=False)
+    collection = PhotoCollection.open(tmp_path / "mp16" / "shards", coords=meta)
+    reasons = " | ".join(s.reason for s in collection.skipped)
+    assert "also names a photo in shard_0.msg" in reasons
+    assert "is listed twice in mp16_meta.csv (lines 3 and 6)" in reasons
+    assert collection.ids == [f"aa/bb/{k}" for k in photos["key"][[0, 2, 3]]]
+    assert np.allclose(collection.coords, photos[["lat", "lon"]].to_numpy()[[0, 2, 3]])
+
+
+def test_layouts_and_options(photos, tmp_path):
+    from im2gps.cli import EXIT_USAGE, main
+
+    csv = write_zip(photos.iloc[:3], tmp_path / "osv5m")
+    collection = PhotoCollection.open(tmp_path / "osv5m")  # the root: test.csv found beside
+    assert len(collection) == 3 and collection.source.endswith("osv5m")
+    assert PhotoCollection.open(tmp_path / "osv5m" / "images" / "test").ids == collection.ids
+    write_msgpack(photos.iloc[:3], tmp_path / "mp16" / "shards")
+    code = main(["index", "build", str(tmp_path / "mp16" / "shards"), "--out",
+                 str(tmp_path / "x"), "--features", "tiny", "--no-progress"])
+    assert code == EXIT_USAGE
+    with pytest.raises(PhotoError, match="is a folder; --coords takes a CSV"):
+        PhotoCollection.open(tmp_path / "mp16" / "shards", coords=tmp_path / "mp16")
+    with pytest.raises(PhotoError, match="no photo id of the containers is in"):
+        PhotoCollection.open(tmp_path / "mp16" / "shards", coords=csv)
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "shard-000000.tar.gz").write_bytes(b"\x1f\x8b" + bytes(30))
+    with pytest.raises(PhotoError, match="decompress them"):
+        PhotoCollection.from_containers(tmp_path / "gz")

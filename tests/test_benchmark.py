@@ -140,7 +140,11 @@ def test_unknown_locator(sets):
 def test_provenance_and_published(result, sets, tmp_path):
     p = result.provenance
     assert p["database"]["photos"] == 300 and len(p["database"]["sha256"]) == 64
-    assert p["database"]["sha256_of"] == "index manifest" and p["test"]["photos"] == 40
+    assert len(p["database"]["index_manifest_sha256"]) == 64 and p["test"]["photos"] == 40
+    reference_only = run_benchmark(sets / "db.csv", sets / "test.csv", locators=["chance"],
+                                   cache_dir=sets / "cache", n_boot=50, progress=False,
+                                   size_curve=False)
+    assert reference_only.provenance["database"]["sha256"] == p["database"]["sha256"]
     assert p["im2gps_version"] and "sha256" in result.provenance_line()
     write_results(result, tmp_path, published=True)
     text = (tmp_path / "results.md").read_text()
@@ -148,8 +152,10 @@ def test_provenance_and_published(result, sets, tmp_path):
     assert "## Published figures" not in text  # test.csv is not a suite with published figures
     from im2gps.published import published_table
 
-    section = published_table("im2gps237")
+    section = published_table("im2gps237", 237)
     assert "PlaNet" in section and "8.4" in section and "not computed here" in section
+    assert "omitted" in published_table("im2gps237", 20)  # a subset is not the suite
+    assert published_table("im2gps3k", 2997).count("| GeoCLIP |") == 1
 
 
 def test_city_scale_thresholds(data_dir, tmp_path):
