@@ -27,6 +27,10 @@ _LAZY = {
     "GeoIndex": "im2gps.index",
     "build_index": "im2gps.index",
     "PlaNet": "im2gps.planet",
+    "load": "im2gps.locators",
+    "Chance": "im2gps.reference",
+    "Prior": "im2gps.reference",
+    "Oracle": "im2gps.reference",
     "run_benchmark": "im2gps.benchmark",
     "evaluate": "im2gps.evaluate",
 }

@@ -39,6 +39,14 @@ import numpy as np
 import pandas as pd
 
 from im2gps import datasets
+from im2gps.benchmark_rows import (
+    EXTRA_ROWS,
+    PAPER_SETTING,
+    REFERENCE_ROWS,
+    _row_confs,
+    row_conf,
+    rows_help,
+)
 from im2gps.evaluate import (
     THRESHOLDS_KM,
     Report,
@@ -56,12 +64,13 @@ from im2gps.evaluate import (
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, IndexFormatError, build_index, extract_features
 from im2gps.jsonable import json_default
-from im2gps.locator import Im2GPS
+from im2gps.locator import Im2GPS, quiet
 from im2gps.photos import PhotoCollection
 from im2gps.published import published_table
 from im2gps.tuning import cross_validate, grid
 
-__all__ = ["BenchmarkResult", "default_locators", "run_benchmark", "TUNING_GRID"]
+__all__ = ["EXTRA_ROWS", "BenchmarkResult", "default_locators", "row_conf", "rows_help",
+           "run_benchmark", "TUNING_GRID"]
 
 #: Voting settings compared by cross-validation on the database.
 TUNING_GRID: list[dict[str, Any]] = (
@@ -77,11 +86,8 @@ TUNING_GRID: list[dict[str, Any]] = (
 PLANET_GRID: list[dict[str, Any]] = grid(t_max=[50, 100, 200], t_min=[5, 20],
                                          weight_decay=[1e-4, 1e-1])
 
-#: The paper's setting, kept as a row to show what it does on a small database.
-PAPER_SETTING = {"vote": "meanshift", "k": 120, "bandwidth_km": 400,
-                 "vote_weights": "uniform"}
 
-REFERENCE_ROWS = ("chance", "prior", "oracle")
+
 
 
 def _torch_available() -> bool:
@@ -339,9 +345,8 @@ def run_benchmark(
     if unknown:
         from im2gps.arguments import UsageError
 
-        raise UsageError(f"unknown locator(s) {unknown}; choose from chance, prior, oracle, "
-                         f"im2gps, im2gps-1nn, im2gps-paper, im2gps-<feature>, "
-                         f"im2gps-<feature>-1nn, planet")
+        raise UsageError(f"unknown locator(s) {unknown}; choose from "
+                         f"{', '.join(_row_confs())}, or give a saved locator's directory")
     needed = needed_features(rows)
     cache = Path(cache_dir)
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
@@ -365,12 +370,13 @@ def run_benchmark(
                                 "cv_score": "mean accuracy at 25/200/750/2500 km over "
                                             "photographer-grouped folds of the database"}
     classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
-    if classical and any(_row_features(r) and "cnn" not in _row_features(r) for r in rows):
+    if classical and any((row_conf(r) or {}).get("vote") == "cv" for r in rows):
         best, cv_table = tuned_settings(index, classical, cache, thresholds=radii)
         settings.update({"im2gps": best, "cv_features": classical,
                          "cv_top": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated voting on the database ({'+'.join(classical)}): {best}")
-    if index is not None and "cnn" in index.feature_names and "im2gps-cnn" in rows:
+    if index is not None and "cnn" in index.feature_names and any(
+            (row_conf(r) or {}).get("vote") == "cv-cnn" for r in rows):
         best, cv_table = tuned_settings(index, ["cnn"], cache, thresholds=radii)
         settings.update({"im2gps-cnn": best,
                          "cv_top_cnn": cv_table.head(10).to_dict(orient="records")})
@@ -404,6 +410,14 @@ def run_benchmark(
             lat, lon = oracle_predictions(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
                                           truth[:, 1])
             failed = np.zeros(len(query), bool)
+        elif row_conf(row)["kind"] == "saved":
+            from im2gps.locators import load
+
+            saved = load(row)
+            say(f"{row}: {saved!r}")
+            predictions = saved.predict(query.paths, **(
+                {"truth": truth} if getattr(saved, "needs_truth", False) else {}))
+            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         elif row == "planet":
             from im2gps.planet import PlaNet
 
@@ -488,22 +502,13 @@ def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
 
 
 def _row_features(row: str) -> list[str]:
-    """Features a row needs (empty for reference rows)."""
-    if row in ("im2gps", "im2gps-1nn", "im2gps-paper"):
-        return list(CLASSICAL)
-    if row == "planet":
-        return ["cnn"]
-    if row.startswith("im2gps-"):
-        return [row.removeprefix("im2gps-").removesuffix("-1nn")]
-    return []
+    """Features a row needs from the database index (empty for reference and saved rows)."""
+    conf = row_conf(row)
+    return list(conf["features"]) if conf else []
 
 
 def _known(row: str) -> bool:
-    from im2gps.features import available
-
-    if row in (*REFERENCE_ROWS, "im2gps", "im2gps-1nn", "im2gps-paper", "planet"):
-        return True
-    return row.startswith("im2gps-") and all(f in available() for f in _row_features(row))
+    return row_conf(row) is not None
 
 
 def needed_features(rows: Sequence[str]) -> list[str]:
@@ -517,13 +522,14 @@ def needed_features(rows: Sequence[str]) -> list[str]:
 
 def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GPS:
     """The fitted :class:`Im2GPS` of an ``im2gps*`` row, with the run's chosen settings."""
-    features = _row_features(row)
-    if row == "im2gps-paper":
-        return Im2GPS(**PAPER_SETTING).fit(index.view(features=features))
-    if row.endswith("-1nn"):
-        return Im2GPS(vote="1nn", k=1).fit(index.view(features=features))
-    setting = settings["im2gps-cnn"] if features == ["cnn"] else settings["im2gps"]
-    return Im2GPS(**setting).fit(index.view(features=features))
+    conf = row_conf(row)
+    if conf is None or conf["kind"] != "im2gps":
+        raise ValueError(f"{row!r} is not an im2gps row")
+    vote = conf["vote"]
+    setting = settings["im2gps-cnn"] if vote == "cv-cnn" else settings["im2gps"] \
+        if vote == "cv" else vote
+    with quiet():
+        return Im2GPS(**setting).fit(index.view(features=conf["features"]))
 
 
 def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
@@ -564,7 +570,9 @@ def _size_curve(index: GeoIndex, matrices: dict[str, np.ndarray], query: PhotoCo
         answers = {}
         for name, setting in (("im2gps", settings["im2gps"]), ("im2gps-1nn", {"vote": "1nn",
                                                                                "k": 1})):
-            p = Im2GPS(**setting).fit(view).predict_features(
+            with quiet():
+                fitted = Im2GPS(**setting).fit(view)
+            p = fitted.predict_features(
                 {f: matrices[f] for f in classical})
             answers[name] = (p.lat, p.lon)
         answers["oracle"] = oracle_predictions(coords[:, 0], coords[:, 1], truth[:, 0],

@@ -156,13 +156,21 @@ def cmd_index_verify(args: argparse.Namespace) -> int:
 # -- locate -----------------------------------------------------------------
 def cmd_locate(args: argparse.Namespace) -> int:
     from im2gps.gazetteer import nearest_place
-    from im2gps.locator import Im2GPS
+    from im2gps.locators import load
 
-    locator = Im2GPS.load(args.index)
+    locator = load(args.index)
+    if getattr(locator, "needs_truth", False):
+        raise UsageError(f"{args.index}: an oracle answers with the database photo nearest to "
+                         "the truth; it cannot locate a photo from its pixels")
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
               "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
-    locator.set_params(**{key: value for key, value in params.items() if value is not None})
-    if args.k is not None and args.k > len(locator.index_):
+    given = {key: value for key, value in params.items() if value is not None}
+    foreign = [key for key in given if key not in locator.get_params()]
+    if foreign:
+        raise UsageError(f"--{foreign[0].replace('_', '-')} does not apply to "
+                         f"{type(locator).__name__} ({args.index})")
+    locator.set_params(**given)
+    if args.k is not None and hasattr(locator, "index_") and args.k > len(locator.index_):
         print(f"im2gps: warning: --k {args.k} is more than the {len(locator.index_)} photos of "
               "the index: every photo votes", file=sys.stderr)
     predictions = locator.predict(args.images)
@@ -171,12 +179,12 @@ def cmd_locate(args: argparse.Namespace) -> int:
         if failed:
             print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
-    photos = locator.index_.photos
+    photos = locator.index_.photos if hasattr(locator, "index_") else None
     documents = []
     for i, image in enumerate(args.images):
         place = places[i]
         neighbors = []
-        if not predictions.failed[i]:
+        if not predictions.failed[i] and predictions.neighbor_ids is not None:
             for rank in range(min(args.neighbors, predictions.neighbor_ids.shape[1])):
                 row = int(predictions.neighbor_ids[i, rank])
                 if row < 0:
@@ -191,6 +199,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
                     for c in predictions.clusters(i)[: args.clusters]]
         documents.append({
             "image": str(image),
+            "locator": type(locator).__name__,
             "lat": _nan_to_none(predictions.lat[i]),
             "lon": _nan_to_none(predictions.lon[i]),
             "place": place.name if place else None,
@@ -201,6 +210,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
             "error": predictions.errors[i],
             "clusters": clusters,
             "neighbors": neighbors,
+            "cells": _top_cells(locator, predictions, i, args.clusters),
         })
     if args.explain:
         from im2gps.explain import explain_photos
@@ -218,6 +228,18 @@ def cmd_locate(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if predictions.failed.any() else EXIT_OK
 
 
+def _top_cells(locator: Any, predictions: Any, i: int, n: int) -> list[dict[str, Any]]:
+    """A classifier's most probable cells for photo ``i``: centre, mean and probability."""
+    if predictions.cell_probs is None or predictions.failed[i] or not hasattr(locator, "cells_"):
+        return []
+    cells = locator.cells_
+    top = predictions.extra["top_cells"][i][:n]
+    probs = predictions.extra["top_probs"][i][:n]
+    return [{"cell": int(c), "lat": float(cells["mean_lat"].iloc[c]),
+             "lon": float(cells["mean_lon"].iloc[c]), "probability": float(p)}
+            for c, p in zip(top, probs, strict=True) if c >= 0]
+
+
 def _print_answer(doc: dict[str, Any]) -> None:
     print(doc["image"])
     if doc["failed"]:
@@ -228,6 +250,9 @@ def _print_answer(doc: dict[str, Any]) -> None:
     for rank, c in enumerate(doc["clusters"], 1):
         print(f"  cluster {rank}  {c['lat']:8.3f}, {c['lon']:8.3f}  weight {c['weight']:.2f} "
               f"({c['size']} neighbours)")
+    for rank, c in enumerate(doc.get("cells", []), 1):
+        print(f"  cell {rank:<4} {c['lat']:8.3f}, {c['lon']:8.3f}  probability "
+              f"{c['probability']:.3f}")
     for n in doc["neighbors"]:
         print(f"  neighbour  {n['id']:<24} {n['lat']:8.3f}, {n['lon']:8.3f}  "
               f"feature distance {n['distance']:.3f}")
@@ -305,9 +330,11 @@ def add_benchmark_command(commands: Any) -> None:
                        help="database: a data set name, folder or CSV (default: %(default)s)")
     bench.add_argument("--test", default="im2gps237",
                        help="test set: a data set name, folder or CSV (default: %(default)s)")
+    from im2gps.benchmark_rows import rows_help
+
     bench.add_argument("--locators", help="comma-separated rows (default: all available): "
-                       "chance, prior, oracle, im2gps, im2gps-1nn, im2gps-paper, "
-                       "im2gps-<feature>")
+                       f"{rows_help()}; or the directory of a saved locator (an index, a "
+                       "PlaNet model, a reference row)")
     bench.add_argument("--data", help="folder of named data sets (default: $IM2GPS_DATA or "
                        "../shared/data beside the checkout)")
     bench.add_argument("--out", help="folder for results.json/.csv/.md, predictions and plots")
@@ -469,7 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_index_verify)
 
     locate = commands.add_parser("locate", help="estimate where photos were taken")
-    locate.add_argument("index", help="index directory (from `im2gps index build`)")
+    locate.add_argument("index", metavar="MODEL",
+                        help="a saved locator: an index directory (`im2gps index build`), a "
+                             "PlaNet model (`im2gps planet train`) or a reference row")
     locate.add_argument("images", nargs="+", help="photos to locate")
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")

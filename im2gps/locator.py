@@ -16,11 +16,13 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import numpy as np
 from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, build_index
+from im2gps.locators import LocatorMixin
 from im2gps.photos import (
     DECODE_SIDE,
     PhotoCollection,
@@ -42,6 +45,17 @@ from im2gps.voting import DEFAULT_BANDWIDTH_KM, kde_vote, meanshift, one_nn
 __all__ = ["Im2GPS", "extract_each", "load_images"]
 
 LOCATOR_FILE = "locator.json"
+_QUIET = [False]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Fit locators without the small-database warning (benchmarks and CV compare on purpose)."""
+    previous, _QUIET[0] = _QUIET[0], True
+    try:
+        yield
+    finally:
+        _QUIET[0] = previous
 
 
 def load_images(images: Sequence[np.ndarray | str | os.PathLike] | str | os.PathLike
@@ -102,7 +116,7 @@ def extract_each(index: GeoIndex, images: list[np.ndarray | None], errors: list[
     return full
 
 
-class Im2GPS:
+class Im2GPS(LocatorMixin):
     """Data-driven geolocation: kNN over geotagged photos plus mean-shift voting.
 
     Parameters
@@ -243,7 +257,22 @@ class Im2GPS:
                 photos, index_dir, features=self.features, weights=self.feature_weights,
                 index_type=self.index_type, jobs=self.jobs, progress=self.progress,
             )
+        # an adopted index brings its own features: get_params() tells the truth
+        self.features = list(self.index_.feature_names)
+        self._warn_small(len(self.index_))
         return self
+
+    def _warn_small(self, n: int) -> None:
+        """Warn when k is close to the database size: the vote then sees every photo.
+
+        Silent inside :func:`quiet`, where a benchmark or a cross-validation
+        compares such settings on purpose.
+        """
+        if self.vote != "1nn" and int(self.k) >= 0.5 * n and not _QUIET[0]:
+            warnings.warn(f"k = {self.k} neighbours out of a database of {n} photos: every "
+                          "query's vote covers most of the database, so answers drift to its "
+                          "densest place (choose k by cross-validation, or k <= "
+                          f"{max(1, n // 5)})", UserWarning, stacklevel=3)
 
     def _check_params(self) -> None:
         if self.vote not in ("meanshift", "1nn", "kde"):
@@ -377,7 +406,9 @@ class Im2GPS:
             params = json.loads((path / LOCATOR_FILE).read_text())
         index = GeoIndex.load(path, verify=verify)
         params["features"] = index.feature_names
-        return cls(**params).fit(index)
+        with warnings.catch_warnings():  # a saved locator was warned about when it was made
+            warnings.simplefilter("ignore", UserWarning)
+            return cls(**params).fit(index)
 
 
 def similarity_weights(dist: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from sklearn.model_selection import GroupKFold
 
 from im2gps.evaluate import accuracy, errors_km
 from im2gps.index import GeoIndex
-from im2gps.locator import Im2GPS
+from im2gps.locator import Im2GPS, quiet
 
 __all__ = ["SCORE_THRESHOLDS_KM", "cross_validate", "cross_validate_planet", "grid",
            "neighbours_by_fold"]
@@ -123,7 +123,8 @@ def cross_validate(
     rows = []
     for setting in settings:
         k = int(setting.get("k", 120))
-        locator = Im2GPS(**setting).fit(index)
+        with quiet():
+            locator = Im2GPS(**setting).fit(index)
         predictions = locator.vote_on(ids[:, :k], dist[:, :k])
         rows.append(_score(setting, predictions.lat, predictions.lon, truth[:, 0], truth[:, 1],
                            score_thresholds))

@@ -77,6 +77,7 @@ import torch
 from torch import nn
 
 from im2gps.features import FeatureExtractor, create, load_extractor
+from im2gps.locators import LocatorMixin
 from im2gps.photos import PhotoCollection, Skipped
 from im2gps.planet.partition import MAX_LEVEL, assign_cells, load_cells, partition, save_cells
 from im2gps.predictions import Predictions
@@ -123,7 +124,7 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-class PlaNet:
+class PlaNet(LocatorMixin):
     """Learned geolocation: a classifier over adaptive S2 cells on frozen embeddings.
 
     Parameters

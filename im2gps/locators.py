@@ -1,0 +1,144 @@
+"""One idea of "a locator": what every locator shares, and loading any saved one.
+
+Every locator (:class:`~im2gps.locator.Im2GPS`, :class:`~im2gps.planet.PlaNet`,
+and the reference rows :class:`~im2gps.reference.Chance`,
+:class:`~im2gps.reference.Prior`, :class:`~im2gps.reference.Oracle`) follows
+one contract, the scikit-learn estimator's: ``__init__`` stores parameters
+only, ``fit(photos)`` returns ``self``, learned attributes end in ``_``,
+``predict(images)`` returns :class:`~im2gps.predictions.Predictions`,
+``get_params()`` / ``set_params()``, ``score(images, lat, lon)``, and
+``save(dir)`` / ``load(dir)``. A saved directory says what it is, and
+:func:`load` (also ``im2gps.load``) returns the right object, so every
+command takes any saved locator.
+
+=============================  ==========================================
+file in the directory          locator
+=============================  ==========================================
+``planet.json``                :class:`~im2gps.planet.PlaNet`
+``reference.json``             a reference row (chance, prior, oracle)
+``manifest.json`` (an index)   :class:`~im2gps.locator.Im2GPS`
+=============================  ==========================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LocatorMixin", "load", "locator_kind"]
+
+
+def locator_kind(path: str | os.PathLike) -> str | None:
+    """``"planet"``, ``"reference"``, ``"im2gps"`` for a saved locator's directory, else None."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if (path / "planet.json").is_file():
+        return "planet"
+    if (path / "reference.json").is_file():
+        return "reference"
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        try:
+            if json.loads(manifest.read_text()).get("format") == "im2gps-index":
+                return "im2gps"
+        except (OSError, ValueError, AttributeError):
+            return None
+    return None
+
+
+def load(path: str | os.PathLike, **kwargs: Any) -> Any:
+    """Load any saved locator: an index directory, a PlaNet model or a reference row.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory written by a locator's ``save`` (or ``im2gps index build``,
+        ``im2gps planet train``).
+    **kwargs
+        Passed to the locator class's ``load`` (e.g. ``verify=False`` for an
+        index).
+
+    Returns
+    -------
+    Im2GPS, PlaNet, Chance, Prior or Oracle
+        The fitted locator.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not a saved locator (the message says what each kind holds).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such locator directory")
+    kind = locator_kind(path)
+    if kind == "planet":
+        from im2gps.planet import PlaNet
+
+        return PlaNet.load(path, **kwargs)
+    if kind == "reference":
+        from im2gps.reference import load_reference
+
+        return load_reference(path)
+    if kind == "im2gps":
+        from im2gps.locator import Im2GPS
+
+        return Im2GPS.load(path, **kwargs)
+    raise ValueError(f"{path}: not a saved locator (an im2gps index holds manifest.json, a "
+                     "PlaNet model planet.json, a reference row reference.json)")
+
+
+class LocatorMixin:
+    """What every locator adds to its own fit / predict / save: repr and score."""
+
+    def get_params(self) -> dict[str, Any]:  # pragma: no cover - each locator defines it
+        raise NotImplementedError
+
+    def predict(self, images: Any) -> Any:  # pragma: no cover - each locator defines it
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def score(self, images: Sequence[Any], lat: Any, lon: Any,
+              threshold_km: float | str = 25.0) -> float:
+        """How well the locator places ``images``, whose true coordinates are ``lat, lon``.
+
+        Parameters
+        ----------
+        images : sequence of str, Path or numpy.ndarray
+            Photos, as for ``predict``.
+        lat, lon : array_like
+            ``(n,)`` true coordinates in degrees.
+        threshold_km : float or "geoguessr", optional
+            A distance in km: the fraction of photos placed within it (25 km,
+            the im2gps "city" level, by default); ``"geoguessr"``: the mean
+            GeoGuessr score per photo, ``5000 exp(-d / 1492.7 km)`` (in
+            [0, 5000], as OSV-5M reports it). Failed photos count as misses
+            (score 0).
+
+        Returns
+        -------
+        float
+            Higher is better, as scikit-learn's ``score``.
+        """
+        from im2gps.geo import haversine_km
+
+        lat = np.asarray(lat, dtype=np.float64).ravel()
+        lon = np.asarray(lon, dtype=np.float64).ravel()
+        predictions = self.predict(images, **({"truth": np.stack([lat, lon], axis=1)}
+                                              if getattr(self, "needs_truth", False) else {}))
+        errors = haversine_km(predictions.lat, predictions.lon, lat, lon)
+        errors = np.where(predictions.failed | ~np.isfinite(errors), np.inf, errors)
+        if threshold_km == "geoguessr":
+            return float(np.mean(5000.0 * np.exp(-errors / 1492.7)))
+        return float(np.mean(errors <= float(threshold_km)))
