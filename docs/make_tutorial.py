@@ -1,6 +1,6 @@
 """Regenerate the tutorial's figures and numbers, and the screenshot of the HTML report.
 
-    python docs/make_tutorial.py [--data DIR] [--cache .cache] [--jobs N]
+    python docs/make_tutorial.py [--data DIR] [--cache DIR] [--jobs N]
 
 Runs the benchmark rows the tutorial compares (from the benchmark's feature
 cache when it is there), rebuilds their locators with the settings the run
@@ -89,7 +89,8 @@ def log(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="folder of named data sets (default: ../shared/data)")
-    parser.add_argument("--cache", default=".cache", help="benchmark cache (default: .cache)")
+    parser.add_argument("--cache", help="benchmark cache (default: the benchmark's, "
+                        "$IM2GPS_CACHE or ~/.cache/im2gps)")
     parser.add_argument("--jobs", type=int, default=2, help="processes for feature extraction")
     args = parser.parse_args(argv)
     FIGURES.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,7 @@ from im2gps.evaluate import (
 )
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, IndexFormatError, build_index, extract_features
+from im2gps.index.cache import FeatureCache, default_cache_dir
 from im2gps.jsonable import json_default
 from im2gps.locator import Im2GPS, quiet
 from im2gps.photos import PhotoCollection
@@ -218,7 +219,7 @@ def database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jo
         except IndexFormatError:  # an older format or a damaged cache: build it again
             pass
     return build_index(db, path, features=list(features), jobs=jobs, progress=progress,
-                       overwrite=True)
+                       overwrite=True, cache=FeatureCache(cache / "content"))
 
 
 def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,
@@ -226,7 +227,8 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
     """Raw descriptors of the test photos, NaN rows for photos that failed (cached)."""
     key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
     work = cache / "features" / f"{Path(test.source).parent.name or 'test'}-{key}"
-    feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress)
+    feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress,
+                                   cache=FeatureCache(cache / "content"))
     matrices = {}
     for name, matrix in feature_set.matrices.items():
         full = np.full((len(test), matrix.shape[1]), np.nan, np.float32)
@@ -281,7 +283,7 @@ def run_benchmark(
     test: str | os.PathLike = "im2gps237",
     locators: Sequence[str] | None = None,
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = ".cache",
+    cache_dir: str | os.PathLike | None = None,
     jobs: int = 2,
     size_curve: bool = True,
     n_boot: int = 1000,
@@ -304,7 +306,10 @@ def run_benchmark(
     data_dir : str or Path, optional
         Where named data sets live.
     cache_dir : str or Path, optional
-        Cache of indexes, descriptors and CV tables.
+        Cache of indexes, descriptors (by photo content and extractor, so
+        any later run on the same photos extracts nothing again) and CV
+        tables; default :func:`im2gps.index.cache.default_cache_dir`, a user
+        cache folder (``$IM2GPS_CACHE`` overrides it).
     jobs : int, optional
         Processes for feature extraction.
     size_curve : bool, optional
@@ -348,7 +353,7 @@ def run_benchmark(
         raise UsageError(f"unknown locator(s) {unknown}; choose from "
                          f"{', '.join(_row_confs())}, or give a saved locator's directory")
     needed = needed_features(rows)
-    cache = Path(cache_dir)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
 
     index = database_index(db, needed, cache, jobs, progress) if needed else None

@@ -338,7 +338,8 @@ def add_benchmark_command(commands: Any) -> None:
     bench.add_argument("--data", help="folder of named data sets (default: $IM2GPS_DATA or "
                        "../shared/data beside the checkout)")
     bench.add_argument("--out", help="folder for results.json/.csv/.md, predictions and plots")
-    bench.add_argument("--cache", default=".cache", help="feature cache (default: %(default)s)")
+    bench.add_argument("--cache", help="cache of features (by photo content), indexes and CV "
+                       "tables (default: $IM2GPS_CACHE, else ~/.cache/im2gps)")
     bench.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                        help="processes for feature extraction (default: all cores)")
     bench.add_argument("--thresholds", type=_thresholds, metavar="LIST",

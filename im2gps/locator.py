@@ -253,9 +253,12 @@ class Im2GPS(LocatorMixin):
         else:
             if index_dir is None:
                 index_dir = Path(tempfile.mkdtemp(prefix="im2gps-")) / "index"
+            from im2gps.index.cache import FeatureCache
+
             self.index_ = build_index(
                 photos, index_dir, features=self.features, weights=self.feature_weights,
                 index_type=self.index_type, jobs=self.jobs, progress=self.progress,
+                cache=FeatureCache(),  # the user cache: photos seen before are not decoded
             )
         # an adopted index brings its own features: get_params() tells the truth
         self.features = list(self.index_.feature_names)

@@ -425,7 +425,7 @@ def rebuild_locators(
     methods: Sequence[str] | None = None,
     *,
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = ".cache",
+    cache_dir: str | os.PathLike | None = None,
     jobs: int = 1,
     progress: bool = False,
 ) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
@@ -467,9 +467,10 @@ def rebuild_locators(
         raise ValueError(f"{result.test}: the test photos differ from the run's")
     database = datasets.load(result.database, data_dir)
     # The run's own (private) cache helpers: the same index and descriptors it used.
-    index = bench.database_index(database, bench.needed_features(rows), Path(cache_dir),
+    cache = Path(cache_dir) if cache_dir is not None else bench.default_cache_dir()
+    index = bench.database_index(database, bench.needed_features(rows), cache,
                                   jobs, progress)
-    matrices, _ = bench.query_features(test, index, Path(cache_dir), jobs, progress)
+    matrices, _ = bench.query_features(test, index, cache, jobs, progress)
     locators: dict[str, Any] = {}
     for method in methods:
         if method == "planet":
@@ -493,7 +494,7 @@ def benchmark_explanations(
     *,
     methods: Sequence[str] | None = None,
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = ".cache",
+    cache_dir: str | os.PathLike | None = None,
     jobs: int = 1,
     n_thumbnails: int = 8,
     fmt: str = "jpg",
@@ -579,7 +580,7 @@ def report_benchmark(
     explain: int | None = 24,
     *,
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = ".cache",
+    cache_dir: str | os.PathLike | None = None,
     jobs: int = 1,
     show_photos: str = "all",
 ) -> Path:

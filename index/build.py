@@ -94,6 +94,7 @@ def build_index(
     chunk_rows: int | None = None,
     max_pixels: int = MAX_PIXELS,
     coords: str | os.PathLike | None = None,
+    cache: Any = None,
     rerank_dtype: str = "sq8",
 ) -> GeoIndex:
     """Build an index directory of geotagged photos.
@@ -142,6 +143,10 @@ def build_index(
     coords : str or Path, optional
         CSV of coordinates by photo id for containers that keep them apart
         (MP-16 msgpack shards, OSV-5M zips).
+    cache : FeatureCache or str or Path, optional
+        A feature cache (:mod:`im2gps.index.cache`): descriptors of photos
+        already extracted with the same extractors are read from it, new ones
+        added to it, and a texton dictionary fitted on the same sample reused.
     rerank_dtype : {"sq8", "float16", "float32"}, optional
         Storage of the re-ranking vectors written beside a compressed index
         (see :mod:`im2gps.index.rerank`; an exact index needs none).
@@ -178,14 +183,14 @@ def build_index(
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
     _resumed_extractors(extractors, work)
     fit_extractors(extractors, collection, sample_size=fit_sample, seed=seed,
-                   max_pixels=max_pixels)
+                   max_pixels=max_pixels, cache=cache)
     # The unfinished directory lives in the work folder and is renamed to `out` when
     # complete; whatever an interrupted run left of it is redone.
     tmp = work / "index"
     shutil.rmtree(tmp, ignore_errors=True)
     feature_set = extract_features(collection, extractors, work, jobs=jobs, progress=progress,
                                    scheduler=scheduler, into=tmp / "features",
-                                   max_pixels=max_pixels)
+                                   max_pixels=max_pixels, cache=cache)
     if not feature_set.ok.any():
         raise ValueError(f"{collection.source}: no photo could be decoded")
     table = collection.table[feature_set.ok].reset_index(drop=True)

@@ -85,16 +85,28 @@ def fit_extractors(
     sample_size: int = 200,
     seed: int = 0,
     max_pixels: int = MAX_PIXELS,
+    cache: Any = None,
 ) -> None:
     """Fit the extractors that learn something on a seeded sample of the collection.
 
     Photos of the sample that cannot be decoded are left out of the sample.
+    With ``cache`` (a :class:`~im2gps.index.cache.FeatureCache` or its folder),
+    an extractor already fitted on the same sample (by content) with the same
+    configuration is read back instead of fitted again.
     """
     needing = [e for e in extractors.values() if e.needs_fit and not e.is_fitted]
     if not needing:
         return
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(collection), min(sample_size, len(collection)), replace=False))
+    if cache is not None:
+        from im2gps.index.cache import FeatureCache
+
+        cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
+        sample = np.asarray(collection.paths)[rows]
+        needing = [e for e in needing if not cache.load_fitted(e, sample, seed)]
+        if not needing:
+            return
     images = []
     for path in np.asarray(collection.paths)[rows]:
         try:
@@ -105,6 +117,8 @@ def fit_extractors(
         raise ValueError(f"{collection.source}: no photo of the fitting sample could be decoded")
     for extractor in needing:
         extractor.fit(images)
+        if cache is not None:
+            cache.save_fitted(extractor, np.asarray(collection.paths)[rows], seed)
 
 
 # -- worker side ------------------------------------------------------------
@@ -214,6 +228,72 @@ def _fingerprint(collection: PhotoCollection, configs: list[dict], chunk_size: i
 
 
 def extract_features(
+    collection: PhotoCollection,
+    extractors: Mapping[str, FeatureExtractor],
+    work_dir: str | os.PathLike,
+    jobs: int = 1,
+    chunk_size: int = CHUNK_SIZE,
+    progress: bool = True,
+    scheduler: Any = None,
+    into: str | os.PathLike | None = None,
+    max_pixels: int = MAX_PIXELS,
+    cache: Any = None,
+) -> FeatureSet:
+    """Extract every feature of every photo, resuming from ``work_dir``; see :func:`_extract`.
+
+    With ``cache`` (a :class:`~im2gps.index.cache.FeatureCache`, or its folder),
+    photos whose descriptors are cached under their content hash and the
+    extractor's identity are not decoded again; what is extracted is added
+    to the cache. The result is the same as without a cache.
+    """
+    if cache is None:
+        return _extract(collection, extractors, work_dir, jobs, chunk_size, progress, scheduler,
+                        into, max_pixels)
+    from im2gps.index.cache import FeatureCache
+    from im2gps.photos import content_hash
+
+    cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
+    n = len(collection)
+    if "sha256" in collection.table:
+        hashes = [h if isinstance(h, str) else None for h in collection.table["sha256"]]
+    else:
+        hashes = []
+        for path in collection.paths:
+            try:
+                hashes.append(content_hash(path))
+            except PhotoError:
+                hashes.append(None)
+    looked = {name: cache.lookup(ex, hashes) for name, ex in extractors.items()}
+    cached = np.ones(n, bool)
+    for found, _ in looked.values():
+        cached &= found
+    need = np.flatnonzero(~cached)
+    full = {name: matrix for name, (_, matrix) in looked.items()}
+    ok = cached.copy()
+    skipped: list[Skipped] = []
+    if len(need):
+        fresh = _extract(collection.subset(need), extractors, work_dir, jobs, chunk_size,
+                         progress, scheduler, None, max_pixels)
+        rows = need[fresh.ok]
+        ok[rows] = True
+        skipped = fresh.skipped
+        for name, matrix in fresh.matrices.items():
+            full[name][rows] = matrix
+            known = [i for i in rows if hashes[i]]
+            cache.store(extractors[name], [hashes[i] for i in known],
+                        full[name][known])
+    matrices = {name: np.ascontiguousarray(matrix[ok]) for name, matrix in full.items()}
+    if into is not None:
+        folder = Path(into)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, matrix in matrices.items():
+            _save_npy(folder / f"{name}.npy", matrix)
+        matrices = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                    for name in matrices}
+    return FeatureSet(matrices, ok, skipped)
+
+
+def _extract(
     collection: PhotoCollection,
     extractors: Mapping[str, FeatureExtractor],
     work_dir: str | os.PathLike,

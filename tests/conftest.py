@@ -11,6 +11,16 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory) -> Path:
+    """A session feature cache, so that tests never write into the user's ~/.cache."""
+    import os
+
+    path = tmp_path_factory.mktemp("im2gps-cache")
+    os.environ["IM2GPS_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():

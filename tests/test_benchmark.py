@@ -101,13 +101,12 @@ def test_written_files(result, sets):
     assert oracle["acc_2500km"].is_monotonic_increasing  # more photos, better ceiling
 
 
-def test_second_run_extracts_nothing(result, sets):
-    chunks = sorted((sets / "cache").rglob("*.npy"))
-    stamps = {p: p.stat().st_mtime_ns for p in chunks}
+def test_second_run_extracts_nothing(result, sets, monkeypatch):
+    calls = _count_decodes(monkeypatch)
     again = run_benchmark(sets / "db.csv", sets / "test.csv", locators=LOCATORS,
                           cache_dir=sets / "cache", jobs=1, n_boot=200, progress=False,
                           size_curve=False)
-    assert {p: p.stat().st_mtime_ns for p in chunks} == stamps
+    assert {Path(c).name for c in calls} <= {"broken.jpg", "gone.jpg", "strip.png"}
     assert np.array_equal(again.predictions["im2gps-color"]["lat"],
                           result.predictions["im2gps-color"]["lat"], equal_nan=True)
 
@@ -180,3 +179,45 @@ def test_city_scale_thresholds(data_dir, tmp_path):
                           cache_dir=tmp_path / "cache", n_boot=100, progress=False,
                           size_curve=False, thresholds=(0.05, 0.1, 0.25, 1.0))
     assert fixed.thresholds == (0.05, 0.1, 0.25, 1.0)
+
+
+def _count_decodes(monkeypatch) -> list[str]:
+    """Spy on every photo decoded for feature extraction or fitting (the real decoder runs)."""
+    import im2gps.index.extract as extract
+
+    calls: list[str] = []
+    real = extract.load_image
+
+    def counting(path, *args, **kwargs):
+        calls.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(extract, "load_image", counting)
+    return calls
+
+
+def test_other_rows_extract_nothing_again(result, sets, monkeypatch):
+    """A second benchmark with another row set (another index) decodes no photo: every
+    descriptor comes from the cache by photo content and extractor."""
+    calls = _count_decodes(monkeypatch)
+    again = run_benchmark(sets / "db.csv", sets / "test.csv",
+                          locators=["prior", "im2gps-color", "im2gps-color-1nn"],
+                          cache_dir=sets / "cache", jobs=1, n_boot=50, progress=False,
+                          size_curve=False)
+    failing = {"broken.jpg", "gone.jpg", "strip.png"}  # never cached: they are retried
+    assert {Path(c).name for c in calls} <= failing
+    assert again.reports["im2gps-color-1nn"].failed == 3  # answered from cached features
+
+
+def test_planet_train_from_cached_photos_extracts_nothing(sets, monkeypatch):
+    from im2gps.planet import PlaNet
+
+    table = pd.read_csv(sets / "db.csv").iloc[:120]
+    table.to_csv(sets / "planet.csv", index=False)
+    first = PlaNet(feature="tiny", t_max=30, t_min=3, max_epochs=5).fit_photos(
+        sets / "planet.csv")
+    calls = _count_decodes(monkeypatch)
+    second = PlaNet(feature="tiny", t_max=30, t_min=3, max_epochs=5).fit_photos(
+        sets / "planet.csv")
+    assert calls == []
+    assert np.array_equal(first.cells_["token"], second.cells_["token"])

@@ -421,15 +421,17 @@ class PlaNet(LocatorMixin):
             ``self``; photos that could not be decoded are in ``skipped_``.
         """
         from im2gps.index import extract_features
+        from im2gps.index.cache import FeatureCache
         from im2gps.index.extract import fit_extractors
 
         collection = photos if isinstance(photos, PhotoCollection) else PhotoCollection.open(photos)
         extractor = create(self.feature, **dict(self.feature_params or {}))
+        cache = FeatureCache()  # the user cache: embeddings of photos seen before are reused
         fit_extractors({self.feature: extractor}, collection, sample_size=fit_sample,
-                       seed=int(self.seed))
+                       seed=int(self.seed), cache=cache)
         with tempfile.TemporaryDirectory(prefix="im2gps-planet-") as work:
             features = extract_features(collection, {self.feature: extractor}, work,
-                                        jobs=jobs, progress=self.progress)
+                                        jobs=jobs, progress=self.progress, cache=cache)
         table = collection.table[features.ok]
         if len(table) == 0:
             raise ValueError(f"{collection.source}: no photo could be decoded")
