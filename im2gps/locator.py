@@ -418,7 +418,9 @@ def similarity_weights(dist: np.ndarray) -> np.ndarray:
     """Vote weights ``exp(-(d^2 - d_1^2) / (2 s^2))`` per query row (NaN -> 0)."""
     dist = np.asarray(dist, dtype=np.float64)
     d1 = np.nanmin(np.where(np.isfinite(dist), dist, np.inf), axis=1, keepdims=True)
-    scale = np.nanmedian(np.where(np.isfinite(dist), dist, np.nan), axis=1, keepdims=True)
+    with warnings.catch_warnings():  # a failed photo's row is all NaN: its weights are 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanmedian(np.where(np.isfinite(dist), dist, np.nan), axis=1, keepdims=True)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     weights = np.exp(-(dist**2 - d1**2) / (2 * scale**2))
     return np.where(np.isfinite(weights), weights, 0.0)

@@ -141,3 +141,15 @@ def test_every_command_takes_any_locator(locators, queries, database, data_dir, 
     results = json.loads(result.stdout)["results"]
     assert set(results) == {"chance", "prior", str(planet), str(index)}
     assert results[str(index)]["n"] == 8
+
+
+def test_planet_warns_when_the_partition_says_little(database):
+    """t_min = 50 on 150 photos: one cell of 54 photos, 96 dropped (measured on im2gps2k)."""
+    from im2gps.features import create
+
+    X = create("tiny").transform(im2gps.load_image(p) for p in database.paths)
+    with pytest.warns(UserWarning) as caught:
+        PlaNet(feature="tiny", t_max=10000, t_min=50, max_epochs=2).fit(
+            X, database.coords[:, 0], database.coords[:, 1])
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "one cell" in messages and "dropped from training" in messages

@@ -67,6 +67,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,14 @@ class PlaNet(LocatorMixin):
             raise ValueError(f"no cell holds t_min={self.t_min} of the {len(X)} photos; "
                              "lower t_min")
         labelled = np.flatnonzero(labels >= 0)
+        if len(cells) == 1:
+            warnings.warn(f"the partition holds one cell (t_max={self.t_max}, t_min="
+                          f"{self.t_min}, {len(X)} photos): every photo gets the same answer; "
+                          "lower t_max", UserWarning, stacklevel=2)
+        if labelled.size < 0.5 * len(X):
+            warnings.warn(f"{len(X) - labelled.size} of {len(X)} photos lie in cells with fewer "
+                          f"than t_min={self.t_min} photos and are dropped from training; "
+                          "lower t_min", UserWarning, stacklevel=2)
         train, val = labelled, labelled[:0]
         if float(self.val_fraction) > 0 and np.unique(groups_arr[labelled]).size >= 2:
             split = GroupShuffleSplit(n_splits=1, test_size=float(self.val_fraction),
