@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -138,13 +137,17 @@ def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
 
 
 def _run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak resident MiB of one child process (its own rusage)."""
     clock = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - clock
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(after, before) / 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"{command}: exit code {child.returncode}: "
+                           f"{child.stderr.read().decode()[-2000:]}")
+    child.stderr.close()
+    return wall, usage.ru_maxrss / 1024
 
 
 def cold_locate(directory: Path, photo: str, rounds: int) -> dict:
