@@ -23,7 +23,7 @@ Measured per size:
   does nothing else; the difference is the index load and its checks, the
   extraction of one photo, search, vote and the gazetteer's first lookup
   (reading its GeoNames table, about 0.6 s whatever the index);
-* the same process's peak resident memory;
+* the same process's peak resident memory (VmHWM, read by the process itself);
 * per query, in one process with the index loaded: search + vote of the 237
   im2gps237 photos one at a time (descriptors extracted beforehand), median ms;
 * bytes on disk, in all and per photo, and the load-time checks against the
