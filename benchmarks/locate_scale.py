@@ -23,7 +23,7 @@ Measured per size:
   does nothing else; the difference is the index load and its checks, the
   extraction of one photo, search, vote and the gazetteer's first lookup
   (reading its GeoNames table, about 0.6 s whatever the index);
-* the same process's peak resident memory;
+* the same process's peak resident memory (VmHWM, read by the process itself);
 * per query, in one process with the index loaded: search + vote of the 237
   im2gps237 photos one at a time (descriptors extracted beforehand), median ms;
 * bytes on disk, in all and per photo, and the load-time checks against the
@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -74,7 +73,7 @@ SEARCH = {"nprobe": 64, "rerank": 480}
 FLOOR = ("import json, sys; import numpy, pandas, faiss, cv2, scipy.ndimage, skimage; "
          "import im2gps.cli, im2gps.locator, im2gps.index, im2gps.gazetteer; "
          "from im2gps.features import create; [create(n) for n in "
-         "('tiny', 'color', 'texton', 'gist', 'lines')]")
+         "('tiny', 'color', 'texton', 'gist', 'lines')]\n")
 
 
 def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
@@ -137,22 +136,28 @@ def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
     return time.perf_counter() - clock
 
 
-def _run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+#: Appended to a child's code: print the process's peak resident memory (VmHWM, which
+#: starts afresh at exec; the parent's rusage would count the parent's pages at fork).
+PEAK = ("\nimport sys\nsys.stderr.write('PEAK_KIB ' + [line.split()[1] for line in "
+        "open('/proc/self/status') if line.startswith('VmHWM')][0] + '\\n')\n")
+LOCATE = "import sys\nfrom im2gps.cli import main\ncode = main(sys.argv[1:])\n"
+
+
+def _run(code: str, args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of a fresh ``python -c code args`` process."""
     clock = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code + PEAK, *args], capture_output=True,
+                            text=True, check=True)
     wall = time.perf_counter() - clock
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(after, before) / 1024
+    peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_KIB ")][-1]
+    return wall, int(peak.split()[1]) / 1024
 
 
 def cold_locate(directory: Path, photo: str, rounds: int) -> dict:
     locate, floor, memory = [], [], []
     for _ in range(rounds):  # interleaved: floor, then locate
-        floor.append(_run([sys.executable, "-c", FLOOR])[0])
-        wall, rss = _run([sys.executable, "-m", "im2gps", "locate", str(directory), photo,
-                          "--json"])
+        floor.append(_run(FLOOR, [])[0])
+        wall, rss = _run(LOCATE, ["locate", str(directory), photo, "--json"])
         locate.append(wall)
         memory.append(rss)
     return {"locate_s": {"min": min(locate), "median": statistics.median(locate)},
