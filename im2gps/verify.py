@@ -394,14 +394,16 @@ def _choose(table: pd.DataFrame, grid: Sequence[dict[str, float]], target: float
     verifies fewest pairs: with no evidence that verification is right, it
     should say "verified" as rarely as possible.
     """
-    best, best_key = grid[-1], (-1.0, -1.0, -np.inf)
+    best, best_key = grid[-1], None
     for setting in grid:
         tp, fp, fn = _counts(table, setting)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         meets = precision >= target and tp >= min_support
-        key = (1.0, recall, precision) if meets else (0.0, precision, -float(tp + fp))
-        if key > best_key:
+        strictness = (setting["min_inliers"], setting["min_spread"], setting["min_inlier_ratio"])
+        key = ((1.0, recall, precision, *strictness) if meets else
+               (0.0, precision, -float(tp + fp), *strictness))
+        if best_key is None or key > best_key:
             best, best_key = setting, key
     return dict(best)
 
@@ -439,23 +441,23 @@ def calibrate(pairs: pd.DataFrame, grid: Sequence[dict[str, float]] = CALIBRATIO
         ``cv_true``, the counts of labelled pairs, and the chosen setting's
         precision and recall on all pairs (``fit_*``, optimistic).
 
-    Raises
-    ------
-    ValueError
-        Without any same-place or any different-place pair.
+    Notes
+    -----
+    Without same-place pairs (or with too few photographers to fold) there
+    is no evidence for any threshold: the strictest setting of the grid is
+    returned (see ``_choose``) and the precision is NaN.
     """
     from sklearn.model_selection import GroupKFold
 
     table = pairs[pairs["label"] >= 0].reset_index(drop=True)
-    if not (table["label"] == 1).any() or not (table["label"] == 0).any():
-        raise ValueError("calibration needs both same-place and different-place pairs")
     tp = fp = fn = 0
     groups = table["group"].to_numpy()
     splits = min(n_splits, len(np.unique(groups)))
-    for train, held in GroupKFold(n_splits=splits).split(table, groups=groups):
-        setting = _choose(table.iloc[train], grid, target_precision, min_support)
-        a, b, c = _counts(table.iloc[held], setting)
-        tp, fp, fn = tp + a, fp + b, fn + c
+    if splits >= 2:
+        for train, held in GroupKFold(n_splits=splits).split(table, groups=groups):
+            setting = _choose(table.iloc[train], grid, target_precision, min_support)
+            a, b, c = _counts(table.iloc[held], setting)
+            tp, fp, fn = tp + a, fp + b, fn + c
     chosen = _choose(table, grid, target_precision, min_support)
     ftp, ffp, ffn = _counts(table, chosen)
     report = {
