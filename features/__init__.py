@@ -16,7 +16,7 @@ texton    512    chi2      histogram of 512 textons (k-means dictionary)
 gist      675    L2        GIST (lear_gist) 6x4 on 5x5 blocks + 5x5 L*a*b* image
 lines     34     L1        histograms of line orientations and lengths
 cnn       1280   L2        ImageNet EfficientNet-Lite0 embedding (``cnn`` extra)
-bow       1024   L2        tf-idf bag of RootSIFT visual words (k-means vocabulary)
+bow       256    L2        tf-idf bag of RootSIFT visual words (k-means vocabulary)
 ========  =====  ========  ================================================
 
 Local features are not one vector per photo: :class:`~im2gps.features.sift.RootSIFT`

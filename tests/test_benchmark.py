@@ -129,7 +129,7 @@ def test_landmark_rows_choose_on_the_database(data_dir, tmp_path):
     broken.write_bytes((data_dir / "im2gps237" / test["image"][0]).read_bytes()[:2000])
     test.loc[3, "image"] = str(broken)  # fails: a miss for every row
     test.to_csv(tmp_path / "test.csv", index=False)
-    # the named rows need all five scene features and a 1,024-word vocabulary; the
+    # the named rows need all five scene features and a visual vocabulary; the
     # generic verified row of one cheap feature runs the same code in seconds
     rows = ["prior", "im2gps-tiny", "im2gps-tiny-verified"]
     result = run_benchmark(tmp_path / "db.csv", tmp_path / "test.csv", locators=rows,
