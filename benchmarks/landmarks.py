@@ -131,6 +131,28 @@ def verified_test_photos(result, db_index: GeoIndex, query, cache: Path, jobs: i
     return out
 
 
+def default_verifier_on_pairs(cache: Path, index: GeoIndex) -> dict:
+    """What the default :class:`Verifier` says about the calibration pairs (cached scores)."""
+    verifier = Verifier()
+    coords = index.coords
+    frames = []
+    for path in sorted((cache / "tuning").glob("verified-*.npz")):
+        with np.load(path, allow_pickle=False) as stored:
+            if len(stored["ids"]) != len(index):
+                continue
+            ids = stored["ids"][:, :SHORT_LIST]
+            q, s = np.nonzero(ids >= 0)
+            frames.append(pd.DataFrame({
+                "query": q, "database": ids[q, s],
+                **{k: stored[k][q, s] for k in ("inliers", "inlier_ratio", "spread")}}))
+    pairs = pd.concat(frames).drop_duplicates(["query", "database"])
+    km = errors_km(coords[pairs["query"], 0], coords[pairs["query"], 1],
+                   coords[pairs["database"], 0], coords[pairs["database"], 1])
+    ok = verifier.verified(pairs["inliers"], pairs["inlier_ratio"], pairs["spread"])
+    return {"thresholds": verifier.to_dict(), "pairs": len(pairs), "verified": int(ok.sum()),
+            "same": int((ok & (km <= 1)).sum()), "different": int((ok & (km > 25)).sum())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="data folder (default: ../shared/data)")
@@ -168,6 +190,7 @@ def main() -> None:
     document["gains"] = {row: gains[row] for row in NEW_ROWS}
     document["landmarks"] = result.settings["landmarks"]
     index = database_index(db, needed_features(ROWS), cache, args.jobs, False)
+    document["default_verifier"] = default_verifier_on_pairs(cache, index)
     document["verified_test_photos"] = verified_test_photos(result, index, query, cache,
                                                             args.jobs)
     (out / "landmarks.json").write_text(json.dumps(document, indent=2, default=json_default))
@@ -209,7 +232,14 @@ def markdown(result, document: dict) -> str:
               f"same place (precision {cal['cv_precision']}), recall {cal['cv_recall']}; "
               f"{cal['cv_false_positives']} false positives",
               f"- chosen setting on all pairs: {cal['fit_verified']} verified, "
-              f"{cal['fit_false_positives']} false positives", ""]
+              f"{cal['fit_false_positives']} false positives",
+              f"- most inliers of a same-place pair: {cal['max_inliers_same']}; of a "
+              f"different-place pair: {cal['max_inliers_different']} (99th percentile "
+              f"{cal['p99_inliers_different']:g})",
+              f"- the default `Verifier()` {document['default_verifier']['thresholds']} "
+              f"verifies {document['default_verifier']['verified']} of these pairs "
+              f"({document['default_verifier']['same']} within 1 km, "
+              f"{document['default_verifier']['different']} beyond 25 km)", ""]
     for row in NEW_ROWS:
         record = landmarks.get(row, {})
         lines.append(f"- `{row}`: voting `{record.get('voting')}`, combination "

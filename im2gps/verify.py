@@ -438,8 +438,9 @@ def calibrate(pairs: pd.DataFrame, grid: Sequence[dict[str, float]] = CALIBRATIO
     report : dict
         ``cv_precision`` and ``cv_recall`` (pooled over held-out folds, each
         fold judged by the setting chosen on the others), ``cv_verified``,
-        ``cv_true``, the counts of labelled pairs, and the chosen setting's
-        precision and recall on all pairs (``fit_*``, optimistic).
+        ``cv_true``, the counts of labelled pairs, the chosen setting's
+        precision and recall on all pairs (``fit_*``, optimistic), and the
+        most inliers of a same-place and of a different-place pair.
 
     Notes
     -----
@@ -460,6 +461,7 @@ def calibrate(pairs: pd.DataFrame, grid: Sequence[dict[str, float]] = CALIBRATIO
             tp, fp, fn = tp + a, fp + b, fn + c
     chosen = _choose(table, grid, target_precision, min_support)
     ftp, ffp, ffn = _counts(table, chosen)
+    inliers, labels = table["inliers"].to_numpy(), table["label"].to_numpy()
     report = {
         "pairs_same": int((table["label"] == 1).sum()),
         "pairs_different": int((table["label"] == 0).sum()),
@@ -471,6 +473,10 @@ def calibrate(pairs: pd.DataFrame, grid: Sequence[dict[str, float]] = CALIBRATIO
         "fit_recall": ftp / (ftp + ffn) if ftp + ffn else float("nan"),
         "target_precision": target_precision,
         "setting": chosen,
+        "max_inliers_same": int(np.max(inliers[labels == 1], initial=0)),
+        "max_inliers_different": int(np.max(inliers[labels == 0], initial=0)),
+        "p99_inliers_different": (float(np.percentile(inliers[labels == 0], 99))
+                                  if (labels == 0).any() else float("nan")),
     }
     verifier = Verifier(min_inliers=int(chosen["min_inliers"]),
                         min_inlier_ratio=float(chosen["min_inlier_ratio"]),
