@@ -18,6 +18,7 @@ from im2gps.index.local import add_local_features, extract_local_features, load_
 from im2gps.photos import load_image
 
 SIFT = {"max_keypoints": 150}
+SMALL_SIFT = {"max_keypoints": 150, "max_side": 320}  # faster, for the index test
 
 
 def _paths(data_dir: Path, n: int, start: int = 0) -> list[str]:
@@ -83,12 +84,13 @@ def test_index_with_bow_and_local_features(data_dir, tmp_path):
     table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
     table.to_csv(tmp_path / "db.csv", index=False)
     index = build_index(tmp_path / "db.csv", tmp_path / "idx",
-                        features={"tiny": {}, "bow": {"n_words": 32, **SIFT}}, progress=False)
+                        features={"tiny": {}, "bow": {"n_words": 32, **SMALL_SIFT}},
+                        progress=False)
     assert index.features("bow").shape == (24, 32)
-    local = add_local_features(index, RootSIFT(**SIFT))
+    local = add_local_features(index, RootSIFT(**SMALL_SIFT))
     loaded = GeoIndex.load(index.path)  # the manifest's checksums still hold
     stored = load_local_features(loaded)
-    assert len(stored) == 24 and stored.config == RootSIFT(**SIFT).config()
+    assert len(stored) == 24 and stored.config == RootSIFT(**SMALL_SIFT).config()
     np.testing.assert_array_equal(stored.descriptors, local.descriptors)
     # the stored features give the index's own bow vectors
     np.testing.assert_allclose(loaded.extractors["bow"].encode(stored),

@@ -131,7 +131,7 @@ def test_verified_neighbour_answers_with_best_verification(fitted, database, tmp
     from im2gps.index.local import add_local_features
     from im2gps.photos import load_image
 
-    add_local_features(fitted.index_, RootSIFT(max_keypoints=200))
+    add_local_features(fitted.index_, RootSIFT(max_keypoints=200, max_side=320))
     row = 37
     image = load_image(database.paths[row])
     h, w = image.shape[:2]
