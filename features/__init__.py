@@ -16,7 +16,13 @@ texton    512    chi2      histogram of 512 textons (k-means dictionary)
 gist      675    L2        GIST (lear_gist) 6x4 on 5x5 blocks + 5x5 L*a*b* image
 lines     34     L1        histograms of line orientations and lengths
 cnn       1280   L2        ImageNet EfficientNet-Lite0 embedding (``cnn`` extra)
+bow       256    L2        tf-idf bag of RootSIFT visual words (k-means vocabulary)
 ========  =====  ========  ================================================
+
+Local features are not one vector per photo: :class:`~im2gps.features.sift.RootSIFT`
+(``sift``) gives each photo's keypoints and descriptors as
+:class:`~im2gps.features.sift.LocalFeatures`, stored beside an index by
+:mod:`im2gps.index.local` for geometric verification.
 
 (dims are for the default parameters)
 """
@@ -44,6 +50,7 @@ _REGISTRY: dict[str, str] = {
     "gist": "im2gps.features.gist:Gist",
     "lines": "im2gps.features.lines:LineHistogram",
     "cnn": "im2gps.features.cnn:CNNEmbedding",
+    "bow": "im2gps.features.bow:BagOfWords",
 }
 
 #: The five scene features of the IM2GPS paper.

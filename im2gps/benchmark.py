@@ -391,6 +391,14 @@ def run_benchmark(
         settings.update({"planet": best,
                          "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated PlaNet on the database: {best}")
+    landmarks = [r for r in rows if _landmark_row(r)]
+    if landmarks:  # bag of words and geometric verification (im2gps.landmarks)
+        from im2gps.landmarks import landmark_settings, query_local_features
+
+        settings["landmarks"] = landmark_settings(index, landmarks, settings, cache,
+                                                  tuned_settings, jobs, progress, say)
+        if any(r.endswith("-verified") for r in landmarks):
+            query_local = query_local_features(query, index, cache, jobs, progress)
     timings["tuning_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -431,6 +439,13 @@ def run_benchmark(
                 np.asarray(index.features("cnn")), db_coords[:, 0], db_coords[:, 1],
                 groups=groups)
             predictions = model.predict_embeddings(matrices["cnn"])
+            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
+        elif _landmark_row(row):
+            from im2gps.landmarks import predict_landmark_row
+
+            predictions = predict_landmark_row(
+                row, index, settings["landmarks"], matrices,
+                query_local if row.endswith("-verified") else None)
             lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         else:
             locator = im2gps_locator(row, index, settings)
@@ -506,6 +521,10 @@ def gains_over_references(frames: dict[str, pd.DataFrame], n_boot: int = 1000,
     return gains
 
 
+def _landmark_row(row: str) -> bool:
+    return (row_conf(row) or {}).get("kind") == "landmark"
+
+
 def _row_features(row: str) -> list[str]:
     """Features a row needs from the database index (empty for reference and saved rows)."""
     conf = row_conf(row)
@@ -521,7 +540,7 @@ def needed_features(rows: Sequence[str]) -> list[str]:
     needed: list[str] = []
     for row in rows:
         needed += [n for n in _row_features(row) if n not in needed]
-    order = [*CLASSICAL, "cnn"]
+    order = [*CLASSICAL, "cnn", "bow"]
     return sorted(needed, key=lambda n: order.index(n) if n in order else len(order))
 
 

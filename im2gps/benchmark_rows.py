@@ -55,6 +55,19 @@ def _row_confs() -> dict[str, dict[str, Any]]:
                                        "help": f"{name} alone, 1-NN"}
     confs["planet"] = {"kind": "planet", "features": ["cnn"],
                        "help": "PlaNet over CNN embeddings, CV-chosen partition"}
+    # landmark rows (im2gps.landmarks): bag of words, geometric verification
+    for name in available():
+        confs[f"im2gps-{name}-verified"] = {
+            "kind": "landmark", "features": [name],
+            "help": f"{name} kNN, short list geometrically verified"}
+    confs["im2gps-bow"] = {"kind": "landmark", "features": ["bow"],
+                           "help": "tf-idf bag of RootSIFT words, CV-chosen voting"}
+    confs["im2gps-sift-verified"] = {
+        "kind": "landmark", "features": list(CLASSICAL),
+        "help": "scene kNN with its short list geometrically verified"}
+    confs["im2gps-scene-bow-verified"] = {
+        "kind": "landmark", "features": [*CLASSICAL, "bow"],
+        "help": "im2gps-2015 style: scene features + bag of words, verified"}
     confs.update(EXTRA_ROWS)
     return confs
 

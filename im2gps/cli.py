@@ -65,6 +65,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         search={"nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank},
         max_pixels=args.max_pixels, coords=args.coords, rerank_dtype=args.rerank_dtype,
     )
+    if args.local_features:  # RootSIFT for geometric verification, under local/sift/
+        from im2gps.index.local import add_local_features
+
+        add_local_features(index, jobs=args.jobs, progress=not args.no_progress)
     info = index.info()
     if args.json:
         _print_json(info)
@@ -163,7 +167,8 @@ def cmd_locate(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.index}: an oracle answers with the database photo nearest to "
                          "the truth; it cannot locate a photo from its pixels")
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
-              "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
+              "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank,
+              "verification": args.verify}
     given = {key: value for key, value in params.items() if value is not None}
     foreign = [key for key in given if key not in locator.get_params()]
     if foreign:
@@ -195,6 +200,9 @@ def cmd_locate(args: argparse.Namespace) -> int:
                     "lon": float(photos["lon"].iloc[row]),
                     "distance": float(predictions.neighbor_distances[i, rank]),
                 })
+                scores = predictions.extra.get("verification")
+                if scores is not None and rank < scores["inliers"].shape[1]:
+                    neighbors[-1]["inliers"] = int(scores["inliers"][i, rank])
         clusters = [{key: c[key] for key in ("lat", "lon", "weight", "size")}
                     for c in predictions.clusters(i)[: args.clusters]]
         documents.append({
@@ -455,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse photos with more pixels than this as possible decompression "
                             "bombs (default: %(default)s, 300 megapixels)")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    build.add_argument("--local-features", action="store_true",
+                       help="also store RootSIFT local features for geometric verification")
     build.add_argument("--json", action="store_true", help="print the index info as JSON")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_index_build)
@@ -514,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--rerank", type=nonnegative_int, metavar="N",
                         help="re-rank a short list of N candidates with exact distances "
                              "(0: off; default: the index's setting)")
+    locate.add_argument("--verify", choices=["off", "weight", "best"],
+                        help="geometric verification of the short list (needs an index built "
+                             "with --local-features; default: the locator's)")
     locate.add_argument("--clusters", type=nonnegative_int, default=5,
                         help="clusters to show (default 5)")
     locate.add_argument("--neighbors", type=nonnegative_int, default=10,

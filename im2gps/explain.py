@@ -20,7 +20,11 @@ package:
     any locator: a grey square slides over the photo on a grid; every
     occluded copy is located in ONE batched ``predict`` call (feature
     extraction and search or classification run once over the batch), and the
-    drop of the locator's confidence in its answer is laid over the photo.
+    drop of the locator's confidence in its answer is laid over the photo;
+:func:`explain_matches`
+    an :class:`~im2gps.locator.Im2GPS` answer with geometric verification:
+    the photo beside its best-verified neighbour, the homography's inlier
+    matches drawn between them (:mod:`im2gps.verify`).
 
 Every figure function draws on a fresh Agg figure (never pyplot), writes it
 where asked (PNG, JPEG, PDF or SVG, by the file name) and returns a small
@@ -78,6 +82,7 @@ from im2gps.predictions import Predictions
 __all__ = [
     "OPEN_LICENSES",
     "Occlusion",
+    "explain_matches",
     "explain_neighbours",
     "explain_photos",
     "explain_planet",
@@ -758,9 +763,101 @@ def explain_photos(
             record = planet_probability_map(locator, predictions.cell_probs[i],
                                             out / f"{name}.probabilities.png")
             paths["probabilities"] = record["path"]
+        if "verification" in predictions.extra:
+            record = explain_matches(locator, photo, out / f"{name}.matches.png",
+                                     predictions=predictions, row=i)
+            paths["matches"] = record["path"]
         if occlusion:
             record = plot_occlusion(photo, occlusion_map(locator, photo, grid=grid),
                                     out / f"{name}.occlusion.png")
             paths["occlusion"] = record["path"]
         written.append(paths)
     return written
+
+
+# -- IM2GPS: geometric verification ---------------------------------------------
+def explain_matches(
+    locator: Any,
+    image: np.ndarray | str | os.PathLike,
+    path: str | os.PathLike | None = None,
+    predictions: Predictions | None = None,
+    row: int = 0,
+    neighbour: int | None = None,
+    max_lines: int = 200,
+    dpi: float = 100,
+) -> dict[str, Any]:
+    """Draw the inlier matches between a photo and its best-verified neighbour.
+
+    Parameters
+    ----------
+    locator : Im2GPS
+        A fitted locator whose index has local features.
+    image : numpy.ndarray or str or Path
+        The photo.
+    path : str or Path, optional
+        Where to write the figure (and ``<name>.json``).
+    predictions : Predictions, optional
+        The locator's answer for a batch holding the photo at ``row``, with
+        ``extra["verification"]`` (a locator with ``verification`` on); its
+        short-list neighbour with the most inliers is drawn.
+    row : int, optional
+        Row of the photo in ``predictions``.
+    neighbour : int, optional
+        Database row to draw instead (default: the one with most inliers,
+        or the nearest neighbour without ``predictions``).
+    max_lines : int, optional
+        Draw at most this many inlier lines.
+    dpi : float, optional
+        Resolution of the written figure.
+
+    Returns
+    -------
+    dict
+        ``database_row``, ``lat``, ``lon`` of the neighbour, ``inliers``,
+        ``matches``, ``inlier_ratio``, ``spread``, ``verified`` (by the
+        locator's thresholds), ``reason`` (why no homography), the paths
+        and the figure.
+    """
+    from im2gps.verify import Verifier, verify_pair
+
+    photo = _as_image(image)
+    database = locator.local_features_()
+    if neighbour is None:
+        if predictions is None:
+            predictions = locator.predict([photo])
+            row = 0
+        ids = predictions.neighbor_ids[row]
+        scores = predictions.extra.get("verification")
+        if scores is not None and scores["inliers"].shape[1]:
+            neighbour = int(ids[int(np.argmax(scores["inliers"][row]))])
+        else:
+            neighbour = int(ids[0])
+    query = database.extractor().detect(photo)
+    other = load_image(locator.index_.photos["image"].iloc[neighbour])
+    g = verify_pair(query, database[neighbour])
+    verified = bool(Verifier(**(locator.verifier or {})).verified(g.inliers, g.inlier_ratio,
+                                                                  g.spread))
+    lat, lon = locator.index_.coords[neighbour]
+    # side by side at a common height
+    height = max(photo.shape[0], other.shape[0])
+    canvas = np.full((height, photo.shape[1] + other.shape[1], 3), 255, np.uint8)
+    canvas[:photo.shape[0], :photo.shape[1]] = photo
+    canvas[:other.shape[0], photo.shape[1]:] = other
+    figure = _figure(10, 10 * height / canvas.shape[1] + 0.6)
+    axes = figure.add_subplot()
+    axes.imshow(canvas)
+    axes.set_axis_off()
+    a = query.xy[g.pairs[:max_lines, 0]]
+    b = database[neighbour].xy[g.pairs[:max_lines, 1]] + [photo.shape[1], 0]
+    for (x0, y0), (x1, y1) in zip(a, b, strict=True):
+        axes.plot([x0, x1], [y0, y1], "-", color="lime" if verified else "orange", lw=0.7)
+    axes.plot(a[:, 0], a[:, 1], ".", color="yellow", ms=3)
+    axes.plot(b[:, 0], b[:, 1], ".", color="yellow", ms=3)
+    verdict = "verified" if verified else f"not verified{f' ({g.reason})' if g.reason else ''}"
+    axes.set_title(f"{g.inliers} inliers of {g.matches} matches, inlier ratio "
+                   f"{g.inlier_ratio:.2f}, spread {g.spread:.2f}: {verdict}; neighbour at "
+                   f"{lat:.3f}, {lon:.3f}", fontsize=9)
+    record = {"database_row": neighbour, "lat": float(lat), "lon": float(lon),
+              "inliers": g.inliers, "matches": g.matches, "inlier_ratio": g.inlier_ratio,
+              "spread": g.spread, "verified": verified, "reason": g.reason}
+    return _save(figure, record, path, dpi)

@@ -30,7 +30,9 @@ import numpy as np
 
 from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
+from im2gps.features.sift import LocalFeatures, LocalFeatureSet
 from im2gps.index import GeoIndex, build_index
+from im2gps.index.local import load_local_features
 from im2gps.locators import LocatorMixin
 from im2gps.photos import (
     DECODE_SIDE,
@@ -40,6 +42,7 @@ from im2gps.photos import (
     load_image,
 )
 from im2gps.predictions import Predictions
+from im2gps.verify import Verifier, verification_weights, verify_short_lists
 from im2gps.voting import DEFAULT_BANDWIDTH_KM, kde_vote, meanshift, one_nn
 
 __all__ = ["Im2GPS", "extract_each", "load_images"]
@@ -158,6 +161,20 @@ class Im2GPS(LocatorMixin):
         Processes for feature extraction when building.
     progress : bool, optional
         Show progress bars.
+    verification : {"off", "weight", "best"}, optional
+        Geometric verification of the ``short_list`` nearest neighbours
+        (:mod:`im2gps.verify`; needs the index's local features,
+        :func:`im2gps.index.local.add_local_features`). ``"weight"``: a
+        verified neighbour's vote weighs ``1 + verify_alpha * inliers``;
+        ``"best"``: where a neighbour verifies, the one with most inliers
+        alone answers. Choose it by cross-validation on the database
+        (:func:`im2gps.tuning.cross_validate_verification`).
+    verify_alpha : float, optional
+        Vote weight per inlier of a verified neighbour (``"weight"``).
+    short_list : int, optional
+        Nearest neighbours verified per query.
+    verifier : mapping, optional
+        Thresholds of :class:`im2gps.verify.Verifier` (default: its defaults).
 
     Attributes
     ----------
@@ -181,6 +198,10 @@ class Im2GPS(LocatorMixin):
         rerank: int | None = None,
         jobs: int = 1,
         progress: bool = False,
+        verification: str = "off",
+        verify_alpha: float = 1.0,
+        short_list: int = 20,
+        verifier: Mapping[str, float] | None = None,
     ) -> None:
         self.features = features
         self.k = k
@@ -196,6 +217,10 @@ class Im2GPS(LocatorMixin):
         self.rerank = rerank
         self.jobs = jobs
         self.progress = progress
+        self.verification = verification
+        self.verify_alpha = verify_alpha
+        self.short_list = short_list
+        self.verifier = verifier
 
     # -- estimator contract --------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -218,6 +243,10 @@ class Im2GPS(LocatorMixin):
             "rerank": self.rerank,
             "jobs": self.jobs,
             "progress": self.progress,
+            "verification": self.verification,
+            "verify_alpha": self.verify_alpha,
+            "short_list": self.short_list,
+            "verifier": dict(self.verifier) if self.verifier else None,
         }
 
     def set_params(self, **params: Any) -> Im2GPS:
@@ -285,6 +314,9 @@ class Im2GPS(LocatorMixin):
                              f"not {self.vote_weights!r}")
         if int(self.k) < 1:
             raise ValueError(f"k must be at least 1, not {self.k}")
+        if self.verification not in ("off", "weight", "best"):
+            raise ValueError(f"verification must be 'off', 'weight' or 'best', "
+                             f"not {self.verification!r}")
 
     def _fitted(self) -> GeoIndex:
         if not hasattr(self, "index_"):
@@ -317,18 +349,31 @@ class Im2GPS(LocatorMixin):
         index = self._fitted()
         decoded, errors = load_images(images)
         full = extract_each(index, decoded, errors)
-        predictions = self.predict_features(full)
+        local = None
+        if self.verification != "off":
+            sift = self.local_features_().extractor()
+            local = [None if image is None else sift.detect(image) for image in decoded]
+        predictions = self.predict_features(full, local=local)
         predictions.errors = [error or default for error, default in
                               zip(errors, predictions.errors, strict=True)]
         return predictions
 
-    def predict_features(self, matrices: dict[str, np.ndarray]) -> Predictions:
+    def predict_features(self, matrices: dict[str, np.ndarray],
+                         local: Sequence[LocalFeatures | None] | None = None) -> Predictions:
         """Locate photos from raw descriptors (rows with any NaN fail).
 
         Parameters
         ----------
         matrices : dict of str to numpy.ndarray
             ``(n, dim_f)`` raw descriptors for every feature of the index.
+        local : sequence of LocalFeatures or None, optional
+            The photos' local features (None for a failed photo), needed
+            when ``verification`` is on.
+
+        Raises
+        ------
+        ValueError
+            If verification is on and ``local`` is missing.
         """
         self._check_params()
         index = self._fitted()
@@ -343,13 +388,44 @@ class Im2GPS(LocatorMixin):
             d, i = index.search({name: np.ascontiguousarray(matrices[name][ok])
                                  for name in index.feature_names}, k, **self._search_settings())
             dist[ok], ids[ok] = d, i
-        return self.vote_on(ids, dist)
+        if self.verification == "off":
+            return self.vote_on(ids, dist)
+        if local is None or len(local) != n:
+            raise ValueError("verification needs the local features of every photo (local=)")
+        scores = verify_short_lists(local, self.local_features_(), ids[:, :self.short_list])
+        predictions = self.vote_on(ids, dist, boost=self.verification_boost(scores, k))
+        predictions.extra["verification"] = scores
+        return predictions
+
+    def verification_boost(self, scores: dict[str, np.ndarray], k: int) -> np.ndarray:
+        """``(n, k)`` vote multipliers from the short list's verification scores."""
+        verifier = Verifier(**(self.verifier or {}))
+        verified = verifier.verified(scores["inliers"], scores["inlier_ratio"], scores["spread"])
+        weights = verification_weights(scores["inliers"], verified, self.verification,
+                                       self.verify_alpha)
+        rest = np.ones((len(weights), max(k - weights.shape[1], 0)))
+        if self.verification == "best":
+            rest[verified.any(axis=1)] = 0.0
+        return np.concatenate([weights, rest], axis=1)[:, :k]
+
+    def local_features_(self) -> LocalFeatureSet:
+        """The index's local features (loaded once)."""
+        index = self._fitted()
+        if getattr(self, "_local_key", None) != id(index):
+            self._local = load_local_features(index)
+            self._local_key = id(index)
+        return self._local
 
     def _search_settings(self) -> dict[str, int | None]:
         return {"nprobe": self.nprobe, "ef_search": self.ef_search, "rerank": self.rerank}
 
-    def vote_on(self, ids: np.ndarray, dist: np.ndarray) -> Predictions:
-        """Vote with given neighbours (database rows, -1 for none) and distances."""
+    def vote_on(self, ids: np.ndarray, dist: np.ndarray, boost: np.ndarray | None = None
+                ) -> Predictions:
+        """Vote with given neighbours (database rows, -1 for none) and distances.
+
+        ``boost`` (``(n, k)``, optional) multiplies each neighbour's vote
+        weight (geometric verification).
+        """
         coords = self._fitted().coords
         valid = ids >= 0
         lat = np.where(valid, coords[np.maximum(ids, 0), 0], np.nan)
@@ -359,6 +435,12 @@ class Im2GPS(LocatorMixin):
             weights = similarity_weights(dist)
         elif self.vote_weights == "density":
             weights = np.where(valid, 1.0 / self._database_density()[np.maximum(ids, 0)], 0.0)
+        if boost is not None:
+            weights = boost if weights is None else weights * boost
+            if self.vote == "1nn":  # the best-weighted neighbour answers
+                order = np.argsort(-weights, axis=1, kind="stable")
+                lat = np.take_along_axis(lat, order, axis=1)
+                lon = np.take_along_axis(lon, order, axis=1)
         if self.vote == "1nn":
             votes = one_nn(lat, lon)
         elif self.vote == "kde":

@@ -27,8 +27,9 @@ from im2gps.evaluate import accuracy, errors_km
 from im2gps.index import GeoIndex
 from im2gps.locator import Im2GPS, quiet
 
-__all__ = ["SCORE_THRESHOLDS_KM", "cross_validate", "cross_validate_planet", "grid",
-           "neighbours_by_fold"]
+__all__ = ["SCORE_THRESHOLDS_KM", "VERIFICATION_GRID", "cross_validate",
+           "cross_validate_planet", "cross_validate_verification", "grid", "neighbours_by_fold",
+           "verified_neighbours_by_fold"]
 
 #: Thresholds whose mean accuracy is the cross-validation score.
 SCORE_THRESHOLDS_KM = (25, 200, 750, 2500)
@@ -199,3 +200,94 @@ def cross_validate_planet(
             pred_lat[held_out], pred_lon[held_out] = predictions.lat, predictions.lon
         rows.append(_score(setting, pred_lat, pred_lon, lat, lon))
     return _ranked(rows)
+
+
+#: How verified neighbours join the vote, compared by :func:`cross_validate_verification`.
+VERIFICATION_GRID: list[dict[str, Any]] = (
+    [{"verification": "off"}, {"verification": "best"}]
+    + grid(verification=["weight"], verify_alpha=[0.1, 1.0, 10.0])
+)
+
+
+def verified_neighbours_by_fold(
+    index: GeoIndex,
+    groups: Sequence[Any],
+    k: int,
+    local: Any,
+    short_list: int = 20,
+    features: Sequence[str] | None = None,
+    n_splits: int = 5,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """:func:`neighbours_by_fold`, plus geometric verification of each short list.
+
+    Parameters
+    ----------
+    index, groups, k, features, n_splits
+        As for :func:`neighbours_by_fold`.
+    local : LocalFeatureSet
+        Local features of the database photos (rows of ``index``).
+    short_list : int, optional
+        Nearest neighbours verified per photo.
+
+    Returns
+    -------
+    ids, dist : numpy.ndarray
+        ``(n, k)`` neighbours among the other folds and their distances.
+    scores : dict of str to numpy.ndarray
+        ``(n, short_list)`` verification scores (:func:`im2gps.verify.verify_short_lists`).
+    """
+    from im2gps.verify import verify_short_lists
+
+    ids, dist = neighbours_by_fold(index, groups, k, features, n_splits)
+    scores = verify_short_lists(local, local, ids[:, :short_list])
+    return ids, dist, scores
+
+
+def cross_validate_verification(
+    index: GeoIndex,
+    ids: np.ndarray,
+    dist: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    voting: Mapping[str, Any],
+    verifier: Mapping[str, float] | None = None,
+    settings: Sequence[Mapping[str, Any]] = VERIFICATION_GRID,
+) -> pd.DataFrame:
+    """Score ways of combining verified neighbours with the vote, on the database.
+
+    Parameters
+    ----------
+    index : GeoIndex
+        The database (never the test set).
+    ids, dist, scores
+        What :func:`verified_neighbours_by_fold` returned.
+    voting : mapping
+        The voting setting of :class:`Im2GPS` (``vote``, ``k``, ...), itself
+        chosen by :func:`cross_validate`.
+    verifier : mapping, optional
+        Thresholds of :class:`im2gps.verify.Verifier`.
+    settings : sequence of dict
+        ``verification`` (and ``verify_alpha``) settings to compare.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting, best first: ``score`` as in
+        :func:`cross_validate`, ties broken by accuracy at 1 km (where
+        landmark matches show).
+    """
+    truth = index.coords
+    k = int(voting.get("k", 120))
+    short_list = next(iter(scores.values())).shape[1]
+    rows = []
+    for setting in settings:
+        locator = Im2GPS(**{**voting, **setting}, short_list=short_list,
+                         verifier=dict(verifier) if verifier else None).fit(index)
+        boost = None
+        if locator.verification != "off":
+            boost = locator.verification_boost(dict(scores), min(k, ids.shape[1]))
+        predictions = locator.vote_on(ids[:, :k], dist[:, :k], boost=boost)
+        rows.append(_score({**setting}, predictions.lat, predictions.lon, truth[:, 0],
+                           truth[:, 1]))
+    table = pd.DataFrame(rows)
+    return table.sort_values(["score", "acc_1km"], ascending=False, kind="stable").reset_index(
+        drop=True)

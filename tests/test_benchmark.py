@@ -221,3 +221,33 @@ def test_planet_train_from_cached_photos_extracts_nothing(sets, monkeypatch):
         sets / "planet.csv")
     assert calls == []
     assert np.array_equal(first.cells_["token"], second.cells_["token"])
+def test_landmark_rows_choose_on_the_database(data_dir, tmp_path):
+    db = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:80].copy()
+    db["image"] = [str(data_dir / "im2gps2k" / p) for p in db["image"]]
+    db.to_csv(tmp_path / "db.csv", index=False)
+    test = pd.read_csv(data_dir / "im2gps237" / "photos.csv").iloc[:10].copy()
+    test["image"] = [str(data_dir / "im2gps237" / p) for p in test["image"]]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((data_dir / "im2gps237" / test["image"][0]).read_bytes()[:2000])
+    test.loc[3, "image"] = str(broken)  # fails: a miss for every row
+    test.to_csv(tmp_path / "test.csv", index=False)
+    # the named rows need all five scene features and a visual vocabulary; the
+    # generic verified row of one cheap feature runs the same code in seconds
+    rows = ["prior", "im2gps-tiny", "im2gps-tiny-verified"]
+    result = run_benchmark(tmp_path / "db.csv", tmp_path / "test.csv", locators=rows,
+                           cache_dir=tmp_path / "cache", jobs=1, n_boot=50, progress=False,
+                           size_curve=False)
+    assert list(result.reports) == rows
+    chosen = result.settings["landmarks"]
+    calibration = chosen["verifier"]["calibration"]
+    # calibrated on database pairs only: 80 photos, short lists of 20
+    assert calibration["pairs_same"] + calibration["pairs_different"] <= 80 * 20
+    assert chosen["im2gps-tiny-verified"]["verification"]["verification"] in (
+        "off", "weight", "best")
+    assert chosen["im2gps-tiny-verified"]["voting"] == result.settings["im2gps"]
+    for row in rows[1:]:
+        assert result.reports[row].failed == 1
+        assert result.predictions[row]["failed"][3]
+    # the database's local features were stored in its index, the test set's cached
+    assert list((tmp_path / "cache" / "indexes").glob("*/local/sift/descriptors.npy"))
+    assert list((tmp_path / "cache" / "local").glob("*/descriptors.npy"))

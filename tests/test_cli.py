@@ -186,3 +186,19 @@ def test_build_option_errors_before_any_work(args, message, data_dir, tmp_path):
                  str(tmp_path / "x"), "--no-progress", *args)
     assert result.returncode == EXIT_USAGE and message in result.stderr
     assert ".cpp" not in result.stderr and not (tmp_path / "x.partial").exists()
+def test_build_with_local_features_and_locate_with_verification(data_dir, tmp_path, capsys):
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:16].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.to_csv(tmp_path / "db.csv", index=False)
+    out = tmp_path / "index"
+    assert main(["index", "build", str(tmp_path / "db.csv"), "--out", str(out),
+                 "--features", "tiny", "--local-features", "--no-progress"]) == EXIT_OK
+    assert (out / "local" / "sift" / "descriptors.npy").is_file()
+    capsys.readouterr()
+    # a database photo finds itself, verified with its own keypoints
+    assert main(["locate", str(out), table["image"][3], "--verify", "best", "--k", "5",
+                 "--json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    first = document["neighbors"][0]
+    assert first["distance"] < 1e-3 and first["inliers"] >= 50
+    assert abs(document["lat"] - table["lat"][3]) < 1e-6

@@ -252,3 +252,32 @@ def test_cli_locate_explain(locator, query, tmp_path, capsys):
     assert occlusion["patches"] == 64
     for name in ("neighbours", "occlusion"):
         _png(out / f"{stem}.{name}.png")
+
+
+def test_explain_matches_draws_the_verified_inliers(locator, db_csv, tmp_path):
+    import cv2
+
+    from im2gps.explain import explain_matches
+    from im2gps.features.sift import RootSIFT
+    from im2gps.index.local import add_local_features
+
+    add_local_features(locator.index_, RootSIFT(max_keypoints=150, max_side=320))
+    table = pd.read_csv(db_csv)
+    row = 11
+    photo = load_image(table["image"][row])
+    h, w = photo.shape[:2]
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    moved = corners + np.float32([[20, 25], [-30, 5], [-10, -20], [25, -15]])
+    view = cv2.warpPerspective(photo, cv2.getPerspectiveTransform(corners, moved), (w, h))
+    verified = Im2GPS(k=K, short_list=K, verification="best").fit(locator.index_)
+    predictions = verified.predict([view])
+    assert row in predictions.neighbor_ids[0]
+    record = explain_matches(verified, view, tmp_path / "m.png", predictions=predictions)
+    assert record["database_row"] == row and record["verified"]
+    assert record["inliers"] >= 20 and record["reason"] is None
+    image = _png(tmp_path / "m.png")
+    assert image.shape[1] > image.shape[0]  # the two photos side by side
+    assert json.loads((tmp_path / "m.json").read_text())["inliers"] == record["inliers"]
+    # a neighbour that does not verify is drawn too, and says so
+    other = explain_matches(verified, view, None, neighbour=(row + 1) % len(table))
+    assert not other["verified"]

@@ -137,3 +137,37 @@ def test_bad_images_fail_alone(fitted, queries, tmp_path):
     assert "not an (H, W, 3) RGB image" in predictions.errors[3]
     one = fitted.predict(queries[0])  # one path is one photo, not a list of characters
     assert len(one) == 1 and one.lat[0] == predictions.lat[2]
+def test_verified_neighbour_answers_with_best_verification(fitted, database, tmp_path):
+    import cv2
+
+    from im2gps.features.sift import RootSIFT
+    from im2gps.index.local import add_local_features
+    from im2gps.photos import load_image
+
+    add_local_features(fitted.index_, RootSIFT(max_keypoints=200, max_side=320))
+    row = 37
+    image = load_image(database.paths[row])
+    h, w = image.shape[:2]
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    moved = corners + np.float32([[30, 20], [-25, 10], [-20, -30], [15, -10]])
+    view = cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, moved), (w, h))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    verified = Im2GPS(k=150, short_list=150, verification="best").fit(fitted.index_)
+    predictions = verified.predict([view, str(broken)])
+    scores = predictions.extra["verification"]
+    ids = predictions.neighbor_ids[0]
+    assert scores["inliers"][0, list(ids).index(row)] == scores["inliers"][0].max() >= 30
+    truth = fitted.index_.coords[row]
+    assert haversine_km(predictions.lat[0], predictions.lon[0], truth[0], truth[1]) < 0.01
+    assert predictions.failed.tolist() == [False, True]
+    # weighted votes: the verified neighbour's weight grows with its inliers
+    weighted = verified.set_params(verification="weight", verify_alpha=1.0)
+    boost = weighted.verification_boost(scores, 150)
+    assert boost[0, list(ids).index(row)] == 1 + scores["inliers"][0].max()
+    with pytest.raises(ValueError, match="local features"):
+        weighted.predict_features({n: np.zeros((1, d), np.float32) for n, d in
+                                   ((n, fitted.index_.features(n).shape[1])
+                                    for n in fitted.index_.feature_names)})
+    with pytest.raises(ValueError, match="verification"):
+        Im2GPS(verification="none").fit(fitted.index_)
