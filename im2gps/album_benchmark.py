@@ -306,12 +306,8 @@ def run_album_benchmark(
     if not groups:
         raise ValueError(f"{db.source}: no album of {min_size} or more photos in column "
                          f"{albums!r}")
-    needed = []
-    if "im2gps" in rows:
-        needed += list(CLASSICAL)
-    if "im2gps-cnn" in rows or "planet" in rows:
-        needed += ["cnn"]
-    index = _find_index(db, needed, Path(cache_dir), jobs, progress)
+    # the main benchmark's index (every feature), so that its cache serves both
+    index = _find_index(db, [*CLASSICAL, "cnn"], Path(cache_dir), jobs, progress)
     if len(index) != len(table):
         raise ValueError(f"{db.source}: the index holds {len(index)} of {len(table)} photos")
     say(f"{db.source}: {len(groups)} albums of {min_size}+ photos "
