@@ -239,6 +239,7 @@ def run_album_benchmark(
     min_size: int = 2,
     jobs: int = 2,
     n_boot: int = 1000,
+    features: Sequence[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> AlbumBenchmarkResult:
@@ -269,6 +270,10 @@ def run_album_benchmark(
         Processes for feature extraction (when the index is not cached).
     n_boot : int, optional
         Bootstrap resamples.
+    features : sequence of str, optional
+        Features of the database index (default: the main benchmark's, all
+        classical features and ``cnn``, so that its cached index serves); the
+        ``im2gps`` row uses its classical ones.
     progress : bool, optional
         Progress bars.
     log : callable, optional
@@ -307,7 +312,9 @@ def run_album_benchmark(
         raise ValueError(f"{db.source}: no album of {min_size} or more photos in column "
                          f"{albums!r}")
     # the main benchmark's index (every feature), so that its cache serves both
-    index = _find_index(db, [*CLASSICAL, "cnn"], Path(cache_dir), jobs, progress)
+    features = list(features) if features is not None else [*CLASSICAL, "cnn"]
+    index = _find_index(db, features, Path(cache_dir), jobs, progress)
+    classical = [f for f in index.feature_names if f in CLASSICAL]
     if len(index) != len(table):
         raise ValueError(f"{db.source}: the index holds {len(index)} of {len(table)} photos")
     say(f"{db.source}: {len(groups)} albums of {min_size}+ photos "
@@ -317,7 +324,7 @@ def run_album_benchmark(
     settings: dict[str, Any] = {"albums": albums, "min_size": min_size, "n_splits": n_splits}
     cache = Path(cache_dir)
     if "im2gps" in rows:
-        settings["im2gps"], _ = tuned_settings(index, list(CLASSICAL), cache)
+        settings["im2gps"], _ = tuned_settings(index, classical, cache)
     if "im2gps-cnn" in rows:
         settings["im2gps-cnn"], _ = tuned_settings(index, ["cnn"], cache)
     if "planet" in rows:
@@ -340,13 +347,13 @@ def run_album_benchmark(
             fold_table["author"] if "author" in fold_table else np.arange(len(fold_table)))
         priors.append(prior.get_params())
         singles: dict[str, tuple[Any, Predictions]] = {}
-        for base_row, features in (("im2gps", list(CLASSICAL)), ("im2gps-cnn", ["cnn"])):
+        for base_row, names in (("im2gps", classical), ("im2gps-cnn", ["cnn"])):
             if base_row not in rows:
                 continue
-            view = index.view(features=features, rows=train)
-            base = Im2GPS(**settings[base_row]).fit(index.view(features=features))
+            view = index.view(features=names, rows=train)
+            base = Im2GPS(**settings[base_row]).fit(index.view(features=names))
             k = min(int(base.k), len(train))
-            queries = {f: np.asarray(index.features(f))[held_rows] for f in features}
+            queries = {f: np.asarray(index.features(f))[held_rows] for f in names}
             d, i = view.search(queries, k)
             singles[base_row] = (base, base.vote_on(train[i], d))
         if "planet" in rows:

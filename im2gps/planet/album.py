@@ -313,7 +313,7 @@ class AlbumLSTM:
                         continue
                     loss.backward()
                     optimizer.step()
-                    total, count = total + float(loss) * m, count + m
+                    total, count = total + loss.item() * m, count + m
                 history["train_loss"].append(total / max(count, 1))
                 if not val:
                     best_epoch = epoch
