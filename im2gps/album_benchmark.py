@@ -63,7 +63,8 @@ from im2gps.locator import Im2GPS
 from im2gps.predictions import Predictions
 from im2gps.travel import TravelPrior
 
-__all__ = ["AlbumBenchmarkResult", "ALBUM_ROWS", "place_albums", "run_album_benchmark"]
+__all__ = ["AlbumBenchmarkResult", "ALBUM_ROWS", "place_albums", "run_album_benchmark",
+           "write_album_results"]
 
 #: Single-photo rows and the album rows built on each.
 ALBUM_ROWS: dict[str, list[str]] = {
@@ -445,3 +446,42 @@ def _lstm_fold(planet: Any, X: np.ndarray, train: np.ndarray, table: pd.DataFram
         X[train], fold_table["lat"], fold_table["lon"], groups=groups,
         times=_times(fold_table), cells=planet.cells_)
     return model.locate_albums_embeddings(X[held_rows], local)
+
+
+def write_album_results(result: AlbumBenchmarkResult, out: str | Path) -> list[Path]:
+    """Write ``results.json``, ``results.md`` and per-row prediction CSVs into ``out``."""
+    import json
+
+    from im2gps.jsonable import json_default
+
+    out = Path(out)
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    written = [out / "results.json", out / "results.md"]
+    written[0].write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
+    lines = [
+        f"# Albums of {result.database} by {result.albums!r}: {result.n_photos} photos in "
+        f"{result.n_albums} albums",
+        "",
+        f"{result.settings.get('n_splits')}-fold cross-validation on the database, folds "
+        "grouped by album, training photos",
+        "photographer-disjoint from each fold's albums. Per photo, each photo's own geotag is",
+        "its truth; accuracy (%) with 95 % bootstrap intervals, failures count as misses.",
+        "",
+        result.table(),
+        "",
+        "Accuracy gain (points) of each album row over its single-photo row on the same",
+        "photos, with the paired bootstrap 95 % interval (**+**: clears it, **-**: loses):",
+        "",
+        result.gains_table(),
+        "",
+        "Per album: the album's answer against the spherical mean of its photos' geotags:",
+        "",
+        result.album_table(),
+        "",
+    ]
+    written[1].write_text("\n".join(lines))
+    for name, frame in result.predictions.items():
+        path = out / "predictions" / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written.append(path)
+    return written

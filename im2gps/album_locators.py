@@ -23,8 +23,10 @@ album's photos into joint answers:
     training frequency (``prior_power``). Viterbi gives the joint answer
     (each photo's place on the most probable path, ``decode="viterbi"``),
     forward-backward each photo's posterior (``decode="posterior"`` answers
-    with its mode); the album's answer is the place of largest posterior
-    mass summed over its photos.
+    with its mode); the album's answer is the place of the Viterbi path that
+    holds the most photos (ties: the largest posterior mass summed over the
+    photos), or with ``decode="posterior"`` the place of largest summed
+    posterior mass.
 
 Both follow the locator contract: ``__init__`` stores parameters, ``fit``
 returns ``self``, learned attributes end in ``_``, ``predict(images, times)``
@@ -532,7 +534,13 @@ class TravelHMM(_AlbumLocator):
             path, _ = viterbi(log_e, matrices, log_init)
         else:
             path = np.argmax(posterior, axis=1)
-        album_state = int(np.argmax(posterior[~single.failed].sum(axis=0)))
+        mass = posterior[~single.failed].sum(axis=0)
+        if self.decode == "viterbi":  # the path's place holding most photos (then most mass)
+            on_path = path[~single.failed]
+            counts = np.bincount(on_path, minlength=s_lat.size)
+            album_state = int(np.lexsort((-mass, -counts))[0])
+        else:
+            album_state = int(np.argmax(mass))
         extra = {"state": path, "posterior_max": posterior.max(axis=1),
                  "marginal_lat": s_lat[np.argmax(posterior, axis=1)],
                  "marginal_lon": s_lon[np.argmax(posterior, axis=1)],

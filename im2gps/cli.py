@@ -6,7 +6,9 @@ Commands::
     im2gps index add DIR PHOTOS [--jobs N]
     im2gps index info DIR [--json]
     im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
+    im2gps locate MODEL --album DIR|CSV [--album-method pooled|hmm|lstm] [--json]
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
+    im2gps benchmark --albums COLUMN [--database DB] [--locators ...] [--out DIR]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
     im2gps planet train PHOTOS --out DIR
 
@@ -129,6 +131,13 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from im2gps.gazetteer import nearest_place
     from im2gps.locator import Im2GPS
 
+    if args.album:
+        from im2gps.album_cli import cmd_locate_album
+
+        return cmd_locate_album(args)
+    if not args.images:
+        raise UsageError("give at least one IMAGE (or --album DIR)")
+
     locator = Im2GPS.load(args.index)
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
               "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
@@ -200,6 +209,11 @@ def _print_answer(doc: dict[str, Any]) -> None:
 # -- benchmark --------------------------------------------------------------
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from im2gps.benchmark import run_benchmark, write_results
+
+    if args.albums:
+        from im2gps.album_cli import cmd_benchmark_albums
+
+        return cmd_benchmark_albums(args)
 
     locators = [s.strip() for s in args.locators.split(",")] if args.locators else None
     if args.report_explain < -1:
@@ -273,6 +287,9 @@ def add_benchmark_command(commands: Any) -> None:
                        help="test photos shown in the report: all, only Creative Commons / "
                             "public-domain ones (by their license column), or none "
                             "(default: %(default)s)")
+    from im2gps.album_cli import add_benchmark_options
+
+    add_benchmark_options(bench)
     bench.set_defaults(func=cmd_benchmark)
 
 
@@ -345,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     locate = commands.add_parser("locate", help="estimate where photos were taken")
     locate.add_argument("index", help="index directory (from `im2gps index build`)")
-    locate.add_argument("images", nargs="+", help="photos to locate")
+    locate.add_argument("images", nargs="*", help="photos to locate")
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
@@ -371,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "query, nearest neighbours and the vote on a world map "
                              "(NAME.neighbours.png), an occlusion map (NAME.occlusion.png), "
                              "each with a .json record of its markers")
+    from im2gps.album_cli import add_album_options
+
+    add_album_options(locate)
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)
