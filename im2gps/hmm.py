@@ -69,15 +69,16 @@ def _check(log_emissions: np.ndarray, transitions: Sequence, log_initial: np.nda
 
 
 def _log_matrix(matrix) -> tuple[str, object]:
-    """Log-probabilities of a matrix: ('dense', (S, S)) or ('sparse', CSC parts)."""
+    """Log-probabilities of a matrix: ('dense', float32 (S, S)) or ('sparse', CSC parts)."""
     if sparse.issparse(matrix):
         csc = sparse.csc_array(matrix)
         csc.eliminate_zeros()
         csc.sort_indices()
         counts = np.diff(csc.indptr)
-        return "sparse", (csc.indices, np.log(csc.data), csc.indptr, counts)
-    with np.errstate(divide="ignore"):
-        return "dense", np.log(np.asarray(matrix, np.float64))
+        column = np.repeat(np.arange(csc.shape[1]), counts)
+        return "sparse", (csc.indices, np.log(csc.data), csc.indptr, counts, column)
+    with np.errstate(divide="ignore"):  # transposed: row j holds the moves into j
+        return "dense", np.log(np.ascontiguousarray(np.asarray(matrix).T, dtype=np.float32))
 
 
 def viterbi(log_emissions, transitions: Sequence, log_initial) -> tuple[np.ndarray, float]:
@@ -103,6 +104,12 @@ def viterbi(log_emissions, transitions: Sequence, log_initial) -> tuple[np.ndarr
     ------
     ValueError
         If the shapes do not agree.
+
+    Notes
+    -----
+    Dense steps add in float32 (half the memory traffic of float64); the
+    scores are shifted to a maximum of 0 at every step, and the shifts summed
+    in float64, so float32 only has to resolve differences between paths.
     """
     le, li = _check(log_emissions, transitions, log_initial)
     n_steps, n_states = le.shape
@@ -110,30 +117,40 @@ def viterbi(log_emissions, transitions: Sequence, log_initial) -> tuple[np.ndarr
         return np.zeros(0, np.int64), 0.0
     back = np.zeros((max(n_steps - 1, 0), n_states), np.int64)
     delta = li + le[0]
+    offset = float(np.max(delta))
+    delta = delta - offset
     logs: dict[int, tuple[str, object]] = {}  # matrices shared between steps are logged once
+    states = np.arange(n_states)
     for step, matrix in enumerate(transitions):
-        kind, logged = logs.setdefault(id(matrix), _log_matrix(matrix))
+        if id(matrix) not in logs:
+            logs[id(matrix)] = _log_matrix(matrix)
+        kind, logged = logs[id(matrix)]
         if kind == "dense":
-            scores = delta[:, None] + logged
-            best_from = np.argmax(scores, axis=0)
-            best = scores[best_from, np.arange(n_states)]
+            scores = logged + delta.astype(np.float32)[None, :]
+            best_from = np.argmax(scores, axis=1)
+            # the winners' scores again in float64, so that the shifts stay exact
+            with np.errstate(divide="ignore"):
+                best = delta[best_from] + np.log(np.asarray(matrix)[best_from, states])
         else:
-            rows, log_data, indptr, counts = logged
+            rows, log_data, indptr, counts, column = logged
             values = delta[rows] + log_data
             best = np.full(n_states, -np.inf)
             best_from = np.zeros(n_states, np.int64)
             filled = counts > 0
             if values.size:
                 best[filled] = np.maximum.reduceat(values, indptr[:-1][filled])
-                column = np.repeat(np.arange(n_states), counts)
                 hit = np.flatnonzero(values == best[column])
-                first_col, first = np.unique(column[hit], return_index=True)
-                best_from[first_col] = rows[hit[first]]
+                first = np.r_[True, column[hit][1:] != column[hit][:-1]]
+                best_from[column[hit][first]] = rows[hit[first]]
         back[step] = best_from
         delta = best + le[step + 1]
+        shift = float(np.max(delta))
+        if np.isfinite(shift):
+            offset += shift
+            delta = delta - shift
     path = np.empty(n_steps, np.int64)
     path[-1] = int(np.argmax(delta))
-    log_prob = float(delta[path[-1]])
+    log_prob = float(delta[path[-1]] + offset)
     for step in range(n_steps - 2, -1, -1):
         path[step] = back[step, path[step + 1]]
     return path, log_prob
@@ -176,8 +193,10 @@ def forward_backward(log_emissions, transitions: Sequence, log_initial
         first, total = emission[0], emission[0].sum()
     alpha[0], log_scale[0] = first / total, np.log(total)
     transposed = [m.T for m in transitions]
+    # vectors in each matrix's own precision (a float32 matrix is not copied to float64)
+    dtypes = [m.dtype for m in transitions]
     for step in range(1, n_steps):
-        predicted = transposed[step - 1] @ alpha[step - 1]
+        predicted = transposed[step - 1] @ alpha[step - 1].astype(dtypes[step - 1], copy=False)
         message = predicted * emission[step]
         total = message.sum()
         if total <= 0:  # unreachable under the truncated transitions: restart
@@ -188,7 +207,7 @@ def forward_backward(log_emissions, transitions: Sequence, log_initial
     posterior = np.empty_like(alpha)
     posterior[-1] = alpha[-1]
     for step in range(n_steps - 2, -1, -1):
-        beta = transitions[step] @ (beta * emission[step + 1])
+        beta = transitions[step] @ (beta * emission[step + 1]).astype(dtypes[step], copy=False)
         norm = beta.max()
         beta = beta / norm if norm > 0 else np.ones(n_states)
         gamma = alpha[step] * beta

@@ -48,10 +48,18 @@ Departures from Kalogerakis et al.:
   circumference ``2 pi R sin(d / R)`` of the circle of that radius) times
   the destination's area, and for staying at a place of radius ``r`` the
   probability ``P(D <= r)``; rows are normalised, entries below ``eps`` of
-  their row are dropped (sparse matrices), and gaps are rounded to
-  quarter-octave bins (factor 2**(1/4)) so that an album's matrices are
-  computed once per bin. The density is tabulated on a fine grid of
+  their row are dropped (sparse matrices), and gaps are rounded to the
+  nearest power of two hours (a factor of sqrt(2) at most, which moves the
+  travelling median by at most 2**(alpha/2), about a fifth, against the
+  log-normal's spread, a factor exp(sigma) of 12 on the im2gps2k sequences),
+  so that an album's matrices are computed once per octave of gap. The
+  density is tabulated on a fine grid of
   log-distance and looked up per pair of places.
+* A speed limit (``max_speed_kmh``, default 1,000 km/h, with an hour of
+  slack for camera clocks) bounds the prior's reach: places farther apart
+  than a plane could fly in the gap get no mass, which makes the matrices
+  of short gaps sparse. The fitted log-normal alone would leave a thin
+  tail everywhere.
 """
 
 from __future__ import annotations
@@ -66,9 +74,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
-from scipy.special import expit, log_expit, logsumexp, ndtr
+from scipy.special import expit, log_expit, ndtr
 
-from im2gps.geo import EARTH_RADIUS_KM, haversine_km
+from im2gps.geo import EARTH_RADIUS_KM, haversine_km, to_unit_vectors
 
 __all__ = ["TravelPrior", "TransitionModel", "sample_pairs", "sample_sequences", "sequence_pairs"]
 
@@ -80,7 +88,9 @@ MIN_DISTANCE_KM = 0.01
 #: without a floor, pairs at distance 0 would shrink it to nothing).
 MIN_STAY_KM = 0.1
 #: Gap bins per octave (factor 2) for transition matrices.
-BINS_PER_OCTAVE = 4
+BINS_PER_OCTAVE = 1
+#: Transition matrices with at most this share of non-zero entries are sparse.
+SPARSE_DENSITY = 0.1
 _HALF_CIRCUMFERENCE_KM = np.pi * EARTH_RADIUS_KM
 _GRID_SIZE = 4096
 
@@ -112,6 +122,13 @@ class TravelPrior:
         The gap assumed where a time is unusable.
     eps : float, optional
         Transition probabilities below ``eps`` times their row's total are dropped.
+    max_speed_kmh : float or None, optional
+        Places farther apart (edge to edge) than ``max_speed_kmh * (t +
+        clock_slack_hours)`` get no transition mass (None: no limit). The
+        default, 1,000 km/h, is an airliner's cruising speed.
+    clock_slack_hours : float, optional
+        Hours added to every gap for the speed limit, as camera clocks often
+        keep home time on a trip.
 
     Attributes
     ----------
@@ -123,7 +140,8 @@ class TravelPrior:
 
     def __init__(self, a: float = 0.0, b: float = 0.3, s0: float = 5.0, mu0: float = 3.0,
                  alpha: float = 0.5, sigma: float = 1.5, unknown_gap_hours: float = 8766.0,
-                 eps: float = 1e-9) -> None:
+                 eps: float = 1e-9, max_speed_kmh: float | None = 1000.0,
+                 clock_slack_hours: float = 1.0) -> None:
         self.a = a
         self.b = b
         self.s0 = s0
@@ -132,14 +150,32 @@ class TravelPrior:
         self.sigma = sigma
         self.unknown_gap_hours = unknown_gap_hours
         self.eps = eps
+        self.max_speed_kmh = max_speed_kmh
+        self.clock_slack_hours = clock_slack_hours
         self.n_pairs_ = 0
         self.log_likelihood_ = float("nan")
 
     # -- estimator contract --------------------------------------------------
-    def get_params(self) -> dict[str, float]:
+    def get_params(self) -> dict[str, float | None]:
         """Parameters (JSON-ready)."""
-        return {key: float(getattr(self, key)) for key in
-                ("a", "b", "s0", "mu0", "alpha", "sigma", "unknown_gap_hours", "eps")}
+        params: dict[str, float | None] = {
+            key: float(getattr(self, key)) for key in
+            ("a", "b", "s0", "mu0", "alpha", "sigma", "unknown_gap_hours", "eps",
+             "clock_slack_hours")}
+        params["max_speed_kmh"] = (None if self.max_speed_kmh is None
+                                   else float(self.max_speed_kmh))
+        return params
+
+    def reach_km(self, gap_hours: float) -> float:
+        """Farthest distance (edge to edge) that gets transition mass after a gap.
+
+        ``max_speed_kmh * (t + clock_slack_hours)``; infinite without a speed
+        limit or for an unknown gap.
+        """
+        if self.max_speed_kmh is None or not np.isfinite(gap_hours):
+            return float("inf")
+        t = float(self._gaps(gap_hours))
+        return float(self.max_speed_kmh) * (t + float(self.clock_slack_hours))
 
     def _check(self) -> None:
         if not (self.s0 > 0 and self.sigma > 0):
@@ -278,9 +314,10 @@ class TravelPrior:
         list
             ``T - 1`` row-stochastic ``(S, S)`` matrices, ``[i, j]`` the
             probability of moving from place ``i`` to ``j``; a
-            ``scipy.sparse.csr_array`` where at most a quarter of the entries
-            survive ``eps``, else a dense array. Gaps of one bin share one
-            matrix object.
+            ``scipy.sparse.csr_array`` where at most ``SPARSE_DENSITY`` of the
+            pairs are within the prior's reach (:meth:`reach_km`), else a dense
+            float32 array; entries below ``eps`` of their row are dropped. Gaps
+            of one bin share one matrix object.
         """
         return TransitionModel(self, lat, lon, radius_km).for_gaps(gaps_hours)
 
@@ -361,8 +398,16 @@ class TransitionModel:
         self.radius = np.broadcast_to(np.asarray(radius_km, np.float64), lat.shape).copy()
         if not (self.radius > 0).all():
             raise ValueError("every place needs a positive radius")
-        distance = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
-        self.log_area = np.log(np.pi) + 2 * np.log(self.radius)
+        # great-circle distances from the chords between unit vectors: one matrix
+        # product instead of S**2 haversines (exact to about 0.1 km, far below the
+        # places' radii)
+        xyz = to_unit_vectors(lat, lon)
+        chord2 = np.maximum(2.0 - 2.0 * (xyz @ xyz.T), 0.0)
+        distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(chord2) / 2, 1.0))
+        self.area = np.pi * self.radius**2
+        # edge-to-edge distance, compared with the reach of a gap
+        self._apart = (distance - self.radius[:, None] - self.radius[None, :]).astype(np.float32)
+        self._max_apart = float(self._apart.max()) if self.n_states else 0.0
         # grid of log-distance: MIN_DISTANCE_KM .. half the circumference
         lo, hi = np.log(MIN_DISTANCE_KM), np.log(_HALF_CIRCUMFERENCE_KM)
         self._grid = np.exp(np.linspace(lo, hi, _GRID_SIZE))
@@ -372,7 +417,7 @@ class TransitionModel:
         self._cache: dict[int, np.ndarray | sparse.csr_array] = {}
 
     def gap_bin(self, gaps_hours) -> np.ndarray:
-        """Quarter-octave bin of each gap (unknown gaps: ``unknown_gap_hours``)."""
+        """Octave bin of each gap (unknown gaps: ``unknown_gap_hours``)."""
         t = self.prior._gaps(gaps_hours)
         return np.rint(np.log2(t) * BINS_PER_OCTAVE).astype(np.int64)
 
@@ -388,19 +433,35 @@ class TransitionModel:
 
     def _build(self, gap_hours: float) -> np.ndarray | sparse.csr_array:
         prior = self.prior
+        n = self.n_states
         grid = self._grid
         ring = 2 * np.pi * EARTH_RADIUS_KM * np.sin(grid / EARTH_RADIUS_KM)
-        log_density = prior.log_pdf(grid, gap_hours) - np.log(ring)  # per km^2 on the sphere
-        log_w = log_density[self._cell] + self.log_area[None, :]
-        diagonal = np.arange(self.n_states)
-        log_w[diagonal, diagonal] = np.log(np.maximum(prior.cdf(self.radius, gap_hours), 1e-300))
-        log_w -= logsumexp(log_w, axis=1, keepdims=True)
-        keep = log_w >= np.log(prior.eps)
-        w = np.where(keep, np.exp(log_w), 0.0)
-        w /= w.sum(axis=1, keepdims=True)
-        if keep.mean() <= 0.25:
-            return sparse.csr_array(w)
-        return w
+        # density per km^2 on the sphere at each grid distance (far values underflow to 0)
+        density = np.exp(prior.log_pdf(grid, gap_hours) - np.log(ring))
+        stay = np.maximum(prior.cdf(self.radius, gap_hours), 1e-300)
+        reach = prior.reach_km(gap_hours)
+        mask = self._apart <= reach if reach < self._max_apart else None
+        if mask is not None and np.count_nonzero(mask) <= SPARSE_DENSITY * n * n:
+            # few pairs within reach: work on those only, straight into CSR (rows sorted)
+            rows, cols = np.nonzero(mask)
+            values = density[self._cell[rows, cols]] * self.area[cols]
+            diagonal = rows == cols
+            values[diagonal] = stay[rows[diagonal]]
+            values /= np.bincount(rows, values, minlength=n)[rows]
+            keep = values >= prior.eps
+            rows, cols, values = rows[keep], cols[keep], values[keep]
+            values /= np.bincount(rows, values, minlength=n)[rows]
+            indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
+            return sparse.csr_array((values, cols, indptr), shape=(n, n))
+        values = density.astype(np.float32)[self._cell]
+        values *= self.area.astype(np.float32)[None, :]
+        if mask is not None:
+            values *= mask
+        values[np.arange(n), np.arange(n)] = stay
+        values /= values.sum(axis=1, keepdims=True)
+        values *= values >= prior.eps
+        values /= values.sum(axis=1, keepdims=True)
+        return values  # float32: half the memory traffic of every matrix product
 
 
 def sequence_pairs(lat, lon, times_s, groups) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ import pytest
 from scipy import integrate, sparse
 
 from im2gps.albums import parse_time
+from im2gps.geo import haversine_km
 from im2gps.travel import TravelPrior, sample_pairs, sequence_pairs
 
 TRUE = dict(a=1.0, b=0.4, s0=3.0, mu0=2.5, alpha=0.6, sigma=1.2)
@@ -58,12 +59,18 @@ def test_fit_on_real_author_sequences(db_table, tmp_path):
 
 
 def test_transitions_are_stochastic_and_sparse_when_close_in_time(db_table):
-    prior = TravelPrior(**TRUE)
+    prior = TravelPrior(**TRUE, max_speed_kmh=1000.0, clock_slack_hours=0.0)
     places = db_table.drop_duplicates(["lat", "lon"]).iloc[:300]
-    gaps = np.array([0.5, 0.5, 2000.0, np.nan])
+    gaps = np.array([0.1, 0.1, 2000.0, np.nan])
     matrices = prior.transitions(places["lat"], places["lon"], 10.0, gaps)
     assert matrices[0] is matrices[1]  # one gap bin, one matrix
-    assert sparse.issparse(matrices[0])  # half an hour: most places out of reach
+    assert sparse.issparse(matrices[0])  # six minutes: most places out of reach
+    assert prior.reach_km(0.1) == pytest.approx(100.0)
+    dense = matrices[0].toarray()
+    d = haversine_km(places["lat"].to_numpy()[:, None], places["lon"].to_numpy()[:, None],
+                     places["lat"].to_numpy()[None, :], places["lon"].to_numpy()[None, :])
+    # beyond the reach (of the gap bin, 2**-3 h) no mass
+    assert (dense[d - 20.0 > prior.reach_km(2.0**-3) + 0.5] == 0).all()
     for matrix in matrices:
         dense = matrix.toarray() if sparse.issparse(matrix) else matrix
         assert np.allclose(dense.sum(axis=1), 1.0)
