@@ -237,6 +237,20 @@ class _AlbumLocator:
     def _extra_files(self, path: Path) -> dict[str, Any]:
         return {}
 
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> _AlbumLocator:
+        """Read a locator of this kind written by :meth:`save` (see :func:`load_album_locator`).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` holds another kind of album locator.
+        """
+        locator = load_album_locator(path)
+        if not isinstance(locator, cls):
+            raise ValueError(f"{path}: a saved {locator.kind} album locator, not {cls.kind}")
+        return locator
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``album.json``, the base locator (``base/``) and the locator's own files."""
         path = Path(path)

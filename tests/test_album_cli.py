@@ -97,3 +97,21 @@ def test_saved_album_locator_is_a_model(index_dir, album_dir, tmp_path, capsys):
     assert main(["locate", str(index_dir), "--album", str(album_dir), "--json"]) == 0
     from_index = json.loads(capsys.readouterr().out)
     assert from_saved == from_index
+
+
+def test_locate_album_with_a_planet_model(index_dir, album_dir, tmp_path, capsys):
+    from im2gps.planet import PlaNet
+    from im2gps.travel import TravelPrior
+
+    planet = PlaNet(feature="tiny", t_max=20, t_min=3, max_epochs=10).fit_photos(
+        index_dir.parent / "db.csv")
+    saved = planet.save(tmp_path / "planet")
+    assert main(["locate", str(saved), "--album", str(album_dir)]) == 2  # HMM needs a prior
+    prior = TravelPrior().save(tmp_path / "prior.json")
+    assert main(["locate", str(saved), "--album", str(album_dir), "--travel-prior",
+                 str(prior), "--json"]) == 0
+    documents = json.loads(capsys.readouterr().out)
+    assert [d["method"] for d in documents] == ["hmm", "hmm"]
+    assert main(["locate", str(saved), "--album", str(album_dir), "--album-method",
+                 "pooled"]) == 0
+    assert "album estimate" in capsys.readouterr().out

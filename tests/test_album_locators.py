@@ -101,7 +101,7 @@ def test_planet_album_locators_reload_identically(split, planet, prior, tmp_path
         locator.fit()
         first = locator.predict_album(album)
         assert np.isfinite(first.lat).all()
-        loaded = load_album_locator(locator.save(tmp_path / locator.kind))
+        loaded = type(locator).load(locator.save(tmp_path / locator.kind))
         again = loaded.predict_album(album)
         assert np.array_equal(again.lat, first.lat) and np.array_equal(again.lon, first.lon)
         assert np.array_equal(again.extra["album_lat"], first.extra["album_lat"])
