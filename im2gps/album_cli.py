@@ -219,7 +219,7 @@ def cmd_benchmark_albums(args: argparse.Namespace) -> int:
               "per photo:\n")
         print(result.table())
         print("\nAccuracy gain (points) of each album row over its single-photo row, paired "
-              "95 % interval:\n")
+              "95 % interval resampling whole albums:\n")
         print(result.gains_table())
         print("\nPer album (album answer against the album's centre):\n")
         print(result.album_table())

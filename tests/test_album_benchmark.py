@@ -72,3 +72,24 @@ def test_small_album_benchmark_on_real_photos(data_dir, db_table, tmp_path):
     written = write_album_results(result, tmp_path / "out")
     assert all(p.is_file() for p in written)
     assert "| im2gps-hmm | im2gps |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_album_bootstrap_is_the_photo_bootstrap_for_single_photos_and_wider_for_albums(
+        db_table):
+    from im2gps.album_benchmark import album_paired_gain
+    from im2gps.evaluate import paired_gain
+
+    # real errors: each database photo's distance to the next photo and to the mean place
+    lat, lon = db_table["lat"].to_numpy()[:400], db_table["lon"].to_numpy()[:400]
+    errors = haversine_km(lat, lon, np.roll(lat, 1), np.roll(lon, 1))
+    reference = haversine_km(lat, lon, 40.0, -3.0)
+    alone = album_paired_gain(errors, reference, np.arange(400))
+    photos = paired_gain(errors, reference)
+    for a, b in zip(alone, photos, strict=True):
+        assert np.allclose(a, b)
+    # four photos per album that always agree: the same photos resampled in blocks
+    blocks = np.repeat(np.arange(100), 4)
+    e4, r4 = np.repeat(errors[:100], 4), np.repeat(reference[:100], 4)
+    gain, lo, hi = album_paired_gain(e4, r4, blocks)
+    _, plo, phi = paired_gain(e4, r4)
+    assert ((hi - lo) >= (phi - plo) - 1e-12).all() and ((hi - lo) > (phi - plo)).any()
