@@ -12,8 +12,9 @@ sequences unless ``--travel-prior`` names one), a PlaNet directory (with
 ``im2gps benchmark --albums COLUMN`` runs :func:`im2gps.album_benchmark.run_album_benchmark`
 on ``--database``.
 
-Exit codes as for every command: 0 ok; 1 some photos failed (they are
-listed, the others answered); 2 usage; 3 bad data.
+Exit codes as for every command: 0 ok; 1 some photos failed or some files of
+an album folder are not photos (they are listed, the others answered); 2
+usage; 3 bad data.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def cmd_locate_album(args: argparse.Namespace) -> int:
     failed = 0
     for album in albums:
         answer = locator.predict_album(album)
-        failed += int(answer.failed.sum())
+        failed += int(answer.failed.sum()) + len(album.skipped)
         a_lat = float(answer.extra["album_lat"][0])
         a_lon = float(answer.extra["album_lon"][0])
         photos = []
@@ -146,7 +147,8 @@ def cmd_locate_album(args: argparse.Namespace) -> int:
                     "lon": a_lon if np.isfinite(a_lon) else None,
                     **_place(a_lat, a_lon),
                     "photos": photos,
-                    "untimed": [{"id": i, "reason": r} for i, r in album.untimed]}
+                    "untimed": [{"id": i, "reason": r} for i, r in album.untimed],
+                    "skipped": [{"path": p, "reason": r} for p, r in album.skipped]}
         documents.append(document)
     if args.json:
         print_json(documents if len(documents) > 1 or args.json_list else documents[0])
@@ -175,6 +177,9 @@ def _print_album(doc: dict[str, Any]) -> None:
                   f"{photo['lon']:.4f}  (near {_where(photo)})")
     for entry in doc["untimed"]:
         print(f"  ordered by name (no usable capture time): {entry['id']}: {entry['reason']}")
+    for entry in doc["skipped"]:
+        print(f"im2gps: skipped {entry['path']} (album {doc['album']}): {entry['reason']}",
+              file=sys.stderr)
 
 
 def add_benchmark_options(bench: argparse.ArgumentParser) -> None:

@@ -190,6 +190,10 @@ class Album:
     untimed : list of tuple of (str, str)
         ``(id, reason)`` of each photo without a usable time (ordered by name,
         after the timed ones).
+    skipped : list of tuple of (str, str)
+        ``(path, reason)`` of each file of the album's folder that is not one
+        of its photos (folders only; a file that is not an image by its
+        extension, a hidden file).
     """
 
     name: str
@@ -198,6 +202,7 @@ class Album:
     times: np.ndarray
     rows: np.ndarray
     untimed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -279,6 +284,14 @@ def albums_from_table(table: pd.DataFrame, column: str | None, time_column: str 
     return albums
 
 
+def _not_taken(path: Path) -> str:
+    """Why a file of an album folder is not one of its photos."""
+    if path.name.startswith(".") or any(part.startswith(".") for part in path.parts[-2:-1]):
+        return "hidden file (names starting with '.' are not read)"
+    return (f"not a photo file (extension {path.suffix or 'none'!r}; photos are "
+            f"{', '.join(IMAGE_EXTENSIONS)})")
+
+
 def _images_in(folder: Path, recursive: bool) -> list[Path]:
     files = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
@@ -330,7 +343,14 @@ def read_albums(source: str | os.PathLike, column: str | None = None,
             raise ValueError(f"{source}: no photo ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
         records = [{"album": name, "id": path.relative_to(base).as_posix(), "image": str(path)}
                    for name, base, paths in groups for path in paths]
-        return albums_from_table(pd.DataFrame(records), "album", exif=True, now=now)
+        albums = albums_from_table(pd.DataFrame(records), "album", exif=True, now=now)
+        used = {Path(a_image) for album in albums for a_image in album.images}
+        for album, (_, base, _) in zip(albums, groups, strict=True):
+            album.skipped = [
+                (p.relative_to(base).as_posix(), _not_taken(p)) for p in sorted(base.rglob("*"))
+                if p.is_file() and p not in used and not (
+                    base == source and len(groups) > 1 and p.parent != source)]
+        return albums
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such folder or CSV")
     try:

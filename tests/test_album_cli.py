@@ -72,6 +72,14 @@ def test_locate_album_text_and_failed_photo(index_dir, album_dir, tmp_path, caps
     out = capsys.readouterr().out
     assert code == 1  # one photo failed, the other answered
     assert "album estimate" in out and "failed" in out and "b.jpg" in out
+    (broken / "b.jpg").unlink()
+    (broken / "notes.txt").write_text("day one")
+    code = main(["locate", str(index_dir), "--album", str(broken), "--json"])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert code == 1  # a file of the folder is not a photo: listed, not silently dropped
+    assert document["skipped"][0]["path"] == "notes.txt"
+    assert "not a photo file" in document["skipped"][0]["reason"]
 
 
 def test_locate_album_usage_errors(index_dir, album_dir, tmp_path, capsys):
