@@ -33,6 +33,11 @@ References
 
 Notes
 -----
+* The HMM settings (Im2GPS: candidate modes per photo and emission floor;
+  PlaNet: the power of the cell frequency the probabilities are divided by)
+  are chosen in each fold from ``HMM_GRID`` by an inner author-grouped
+  cross-validation on the fold's training author sequences (the
+  locator's default on ties). The pooled and LSTM settings are fixed defaults.
 * The single-photo voting settings and PlaNet's partition are the ones the
   main benchmark chooses by photographer-grouped cross-validation over the
   whole database (:func:`~im2gps.benchmark.tuned_settings`,
@@ -340,6 +345,7 @@ def run_album_benchmark(
     answers = {row: (np.full(n, np.nan), np.full(n, np.nan), np.ones(n, bool)) for row in rows}
     album_answers = {row: (np.full(n, np.nan), np.full(n, np.nan)) for row in rows}
     priors = []
+    hmm_settings: list[dict[str, dict[str, Any]]] = []
     author = table["author"].astype(str).to_numpy() if "author" in table else None
     for fold, (train, held_albums) in enumerate(_folds(groups, table, n_splits)):
         held_rows, local = _reindex(held_albums)
@@ -348,24 +354,14 @@ def run_album_benchmark(
             fold_table["lat"], fold_table["lon"], _times(fold_table),
             fold_table["author"] if "author" in fold_table else np.arange(len(fold_table)))
         priors.append(prior.get_params())
-        singles: dict[str, tuple[Any, Predictions]] = {}
-        for base_row, names in (("im2gps", classical), ("im2gps-cnn", ["cnn"])):
-            if base_row not in rows:
-                continue
-            view = index.view(features=names, rows=train)
-            base = Im2GPS(**settings[base_row]).fit(index.view(features=names))
-            k = min(int(base.k), len(train))
-            queries = {f: np.asarray(index.features(f))[held_rows] for f in names}
-            d, i = view.search(queries, k)
-            singles[base_row] = (base, base.vote_on(train[i], d))
-        if "planet" in rows:
-            from im2gps.planet import PlaNet
-
-            X = np.asarray(index.features("cnn"))
-            planet = PlaNet(**settings["planet"]).fit(
-                X[train], coords[train, 0], coords[train, 1],
-                groups=author[train] if author is not None else None)
-            singles["planet"] = (planet, planet.predict_embeddings(X[held_rows]))
+        singles = {base_row: _single(base_row, index, settings, classical, train, held_rows,
+                                     author)
+                   for base_row in ALBUM_ROWS if base_row in rows}
+        X = np.asarray(index.features("cnn")) if "planet" in rows else None
+        chosen = {base_row: _choose_hmm(base_row, index, settings, classical, train, table,
+                                        author, prior)
+                  for base_row in ALBUM_ROWS if f"{base_row}-hmm" in rows}
+        hmm_settings.append(chosen)
         for row in rows:
             base_row = single_row(row)
             base, single = singles[base_row]
@@ -377,7 +373,7 @@ def run_album_benchmark(
                 a_lat, a_lon = out.extra["album_lat"], out.extra["album_lon"]
             else:
                 locator = (PooledVotes(base) if row.endswith("-pooled")
-                           else TravelHMM(base, prior=prior)).fit()
+                           else TravelHMM(base, prior=prior, **chosen[base_row])).fit()
                 out = locator.locate_albums(single, local)
                 a_lat, a_lon = out.extra["album_lat"], out.extra["album_lon"]
             answers[row][0][held_rows] = out.lat
@@ -387,6 +383,7 @@ def run_album_benchmark(
             album_answers[row][1][held_rows] = a_lon
         say(f"fold {fold + 1}: {len(held_albums)} albums, {len(train)} training photos")
     settings["travel_prior_per_fold"] = priors
+    settings["hmm_per_fold"] = hmm_settings
     timings["locate_s"] = time.perf_counter() - clock
 
     scored = album_rows_all
@@ -466,6 +463,77 @@ def album_paired_gain(errors, reference_errors, album, thresholds=THRESHOLDS_KM,
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0, method="inverted_cdf")
     return point, lo, hi
+
+
+def _single(base_row: str, index: GeoIndex, settings: dict[str, Any], classical: list[str],
+            train: np.ndarray, held: np.ndarray, author: np.ndarray | None
+            ) -> tuple[Any, Predictions]:
+    """A single-photo locator fitted on ``train`` and its predictions for ``held``."""
+    coords = index.coords
+    if base_row == "planet":
+        from im2gps.planet import PlaNet
+
+        X = np.asarray(index.features("cnn"))
+        planet = PlaNet(**settings["planet"]).fit(
+            X[train], coords[train, 0], coords[train, 1],
+            groups=author[train] if author is not None else None)
+        return planet, planet.predict_embeddings(X[held])
+    names = classical if base_row == "im2gps" else ["cnn"]
+    view = index.view(features=names, rows=train)
+    base = Im2GPS(**settings[base_row]).fit(index.view(features=names))
+    k = min(int(base.k), len(train))
+    d, i = view.search({f: np.asarray(index.features(f))[held] for f in names}, k)
+    return base, base.vote_on(train[i], d)
+
+
+#: HMM settings compared by inner cross-validation on each fold's training sequences.
+#: The locator's defaults come first, so that they win ties.
+HMM_GRID: dict[str, list[dict[str, Any]]] = {
+    "im2gps": [{"modes": m, "floor": f} for m in (5, 3, 10) for f in (0.01, 0.1)],
+    "im2gps-cnn": [{"modes": m, "floor": f} for m in (5, 3, 10) for f in (0.01, 0.1)],
+    "planet": [{"prior_power": p} for p in (1.0, 0.5, 0.0)],
+}
+
+
+def _choose_hmm(base_row: str, index: GeoIndex, settings: dict[str, Any],
+                classical: list[str], train: np.ndarray, table: pd.DataFrame,
+                author: np.ndarray | None, prior: TravelPrior, n_inner: int = 2
+                ) -> dict[str, Any]:
+    """HMM setting of ``HMM_GRID`` with the best CV score on the training author sequences.
+
+    The training photos' author sequences are split in ``n_inner`` author-grouped
+    folds; each inner fold's base is fitted on the other training photos.
+    The score is the mean accuracy at 25/200/750/2500 km (as in
+    :mod:`im2gps.tuning`). Without two sequences, the first setting.
+    """
+    grid = HMM_GRID[base_row]
+    if author is None:
+        return dict(grid[0])
+    fold_table = table.iloc[train].reset_index(drop=True)
+    sequences = [a for a in albums_from_table(fold_table, "author") if len(a) >= 2]
+    if len(sequences) < n_inner:
+        return dict(grid[0])
+    for a in sequences:
+        a.rows = train[a.rows]
+    errors = np.zeros((len(grid), 0))
+    names = np.arange(len(sequences))
+    for _, held in GroupKFold(n_splits=n_inner).split(names, groups=names):
+        inner_albums = [sequences[i] for i in held]
+        held_rows, local = _reindex(inner_albums)
+        blocked = np.isin(author[train], author[held_rows])
+        inner_train = train[~blocked]
+        base, single = _single(base_row, index, settings, classical, inner_train, held_rows,
+                               author)
+        truth = index.coords[held_rows]
+        fold_errors = []
+        for setting in grid:
+            out = TravelHMM(base, prior=prior, **setting).fit().locate_albums(single, local)
+            e = errors_km(out.lat, out.lon, truth[:, 0], truth[:, 1])
+            fold_errors.append(np.where(out.failed, np.inf, e))
+        errors = np.concatenate([errors, np.array(fold_errors)], axis=1)
+    radii = np.array([25.0, 200.0, 750.0, 2500.0])
+    scores = (errors[:, :, None] <= radii).mean(axis=(1, 2))
+    return dict(grid[int(np.argmax(scores))])
 
 
 def _times(table: pd.DataFrame) -> np.ndarray:
