@@ -7,7 +7,9 @@ Commands::
     im2gps index info DIR [--json]
     im2gps index verify DIR [--json]
     im2gps locate INDEX IMAGE... [--json] [--k K] [--vote meanshift|1nn|kde]
+    im2gps locate MODEL --album DIR|CSV [--album-method pooled|hmm|lstm] [--json]
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
+    im2gps benchmark --albums COLUMN [--database DB] [--locators ...] [--out DIR]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
     im2gps planet train PHOTOS --out DIR
 
@@ -162,6 +164,13 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from im2gps.gazetteer import nearest_place
     from im2gps.locators import load
 
+    if args.album:
+        from im2gps.album_cli import cmd_locate_album
+
+        return cmd_locate_album(args)
+    if not args.images:
+        raise UsageError("give at least one IMAGE (or --album DIR)")
+
     locator = load(args.index)
     if getattr(locator, "needs_truth", False):
         raise UsageError(f"{args.index}: an oracle answers with the database photo nearest to "
@@ -270,6 +279,11 @@ def _print_answer(doc: dict[str, Any]) -> None:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from im2gps.benchmark import run_benchmark, write_results
 
+    if args.albums:
+        from im2gps.album_cli import cmd_benchmark_albums
+
+        return cmd_benchmark_albums(args)
+
     locators = [s.strip() for s in args.locators.split(",")] if args.locators else None
     if args.report_explain < -1:
         raise UsageError(f"--report-explain {args.report_explain}: use -1 (all), 0 (none) or a "
@@ -373,6 +387,9 @@ def add_benchmark_command(commands: Any) -> None:
                        help="test photos shown in the report: all, only Creative Commons / "
                             "public-domain ones (by their license column), or none "
                             "(default: %(default)s)")
+    from im2gps.album_cli import add_benchmark_options
+
+    add_benchmark_options(bench)
     bench.set_defaults(func=cmd_benchmark)
 
 
@@ -510,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("index", metavar="MODEL",
                         help="a saved locator: an index directory (`im2gps index build`), a "
                              "PlaNet model (`im2gps planet train`) or a reference row")
-    locate.add_argument("images", nargs="+", help="photos to locate")
+    locate.add_argument("images", nargs="*", help="photos to locate")
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
@@ -539,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "query, nearest neighbours and the vote on a world map "
                              "(NAME.neighbours.png), an occlusion map (NAME.occlusion.png), "
                              "each with a .json record of its markers")
+    from im2gps.album_cli import add_album_options
+
+    add_album_options(locate)
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)
