@@ -46,7 +46,15 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import BallTree
 
-from im2gps.geo import EARTH_RADIUS_KM, haversine_km, to_latlon, to_unit_vectors
+from im2gps.geo import (
+    EARTH_RADIUS_KM,
+    _vmf_density,
+    _vmf_kernel,
+    haversine_km,
+    kernel_density,
+    to_latlon,
+    to_unit_vectors,
+)
 
 __all__ = [
     "THRESHOLDS_KM",
@@ -795,55 +803,6 @@ def chance_report(
         errors, hits, np.zeros(n, dtype=bool), _scene_labels(scene, n),
         tuple(float(t) for t in thresholds), n_boot, seed, level,
     )
-
-
-def _vmf_kernel(cos: np.ndarray, kappa: float) -> np.ndarray:
-    """``exp(kappa * (cos - 1))``, with the exponent clipped to [-60, 0].
-
-    Far points would underflow to subnormal numbers, which libm computes an
-    order of magnitude slower; exp(-60) ~ 1e-26 is as good as zero here.
-    """
-    out = np.subtract(cos, 1.0)
-    out *= kappa
-    np.clip(out, -60.0, 0.0, out=out)
-    return np.exp(out, out=out)
-
-
-def _vmf_density(points: np.ndarray, data: np.ndarray, kappa: float) -> np.ndarray:
-    """Unnormalised von Mises-Fisher kernel density of ``data`` at ``points`` (chunked)."""
-    density = np.empty(len(points))
-    rows = max(1, _CHUNK_ELEMENTS // max(len(data), 1))
-    for start in range(0, len(points), rows):
-        cos = points[start:start + rows] @ data.T
-        density[start:start + rows] = _vmf_kernel(cos, kappa).sum(axis=1)
-    return density
-
-
-def kernel_density(lat, lon, db_lat, db_lon, bandwidth_km: float) -> np.ndarray:
-    """Photo density of a database at given points (unnormalised kernel sum).
-
-    ``sum_j exp(kappa * (cos(d_j / R) - 1))`` with ``kappa = (R / bandwidth_km)**2``,
-    a Gaussian of great-circle distance ``d_j`` for nearby photos; computed in
-    chunks of unit-vector dot products.
-
-    Parameters
-    ----------
-    lat, lon : array_like
-        Points in degrees.
-    db_lat, db_lon : array_like
-        Database coordinates in degrees.
-    bandwidth_km : float
-        Kernel bandwidth.
-
-    Returns
-    -------
-    numpy.ndarray
-        Density at each point (1 per database photo at distance 0).
-    """
-    kappa = (EARTH_RADIUS_KM / float(bandwidth_km)) ** 2
-    points = to_unit_vectors(np.ravel(lat), np.ravel(lon))
-    data = to_unit_vectors(np.ravel(db_lat), np.ravel(db_lon))
-    return _vmf_density(points, data, kappa)
 
 
 def prior_location(

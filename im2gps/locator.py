@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
 from im2gps.features.sift import LocalFeatures, LocalFeatureSet
+from im2gps.geo import kernel_density
 from im2gps.index import GeoIndex, build_index
 from im2gps.index.local import load_local_features
 from im2gps.locators import LocatorMixin
