@@ -17,12 +17,14 @@ cross-validation on the database (:func:`im2gps.album_benchmark.run_album_benchm
 Run: ``python benchmarks/albums.py`` (about 8 minutes on 2 cores with the
 benchmark's feature cache in ``.cache``); writes
 ``benchmarks/results/albums/<suite>/`` (results.md, results.json, per-row
-predictions).
+predictions) and ``benchmarks/results/albums/summary.md`` (the gains of both
+suites side by side, as in the README; bold: beyond the interval).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -57,6 +59,29 @@ def main() -> None:
         print(result.table())
         print(result.gains_table())
         print(f"{suite}: {result.timings['total_s']:.0f} s")
+    (RESULTS / "summary.md").write_text(summary() + "\n")
+    print(summary())
+
+
+def summary(radii=("200", "750", "2500")) -> str:
+    """Gains of every album row in both suites side by side (the README's table)."""
+    suites = {name: json.loads((RESULTS / name / "results.json").read_text())
+              for name in ("author", "places") if (RESULTS / name / "results.json").is_file()}
+    rows = list(next(iter(suites.values()))["gains"]) if suites else []
+    head = " | ".join(f"{name} ({doc['n_albums']} albums, {doc['n_photos']} photos), "
+                      f"{' / '.join(radii)} km" for name, doc in suites.items())
+    lines = [f"| album row | {head} |", "|:---|" + ":---|" * len(suites)]
+    for row in rows:
+        cells = []
+        for doc in suites.values():
+            parts = []
+            for r in radii:
+                g = doc["gains"][row][r]
+                text = f"{100 * g['gain']:+.1f} [{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}]"
+                parts.append(f"**{text}**" if g["lo"] > 0 or g["hi"] < 0 else text)
+            cells.append(" / ".join(parts))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ _LAZY = {
     "Oracle": "im2gps.reference",
     "run_benchmark": "im2gps.benchmark",
     "evaluate": "im2gps.evaluate",
+    "read_albums": "im2gps.albums",
+    "PooledVotes": "im2gps.album_locators",
+    "TravelHMM": "im2gps.album_locators",
+    "TravelPrior": "im2gps.travel",
 }
 
 __all__ = ["PhotoCollection", "PhotoError", "load_image", "read_gps", "__version__", *_LAZY]
