@@ -219,7 +219,7 @@ def database_index(db: PhotoCollection, features: Sequence[str], cache: Path, jo
         except IndexFormatError:  # an older format or a damaged cache: build it again
             pass
     return build_index(db, path, features=list(features), jobs=jobs, progress=progress,
-                       overwrite=True, cache=FeatureCache(cache / "content"))
+                       overwrite=True, cache=FeatureCache(cache))
 
 
 def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: int,
@@ -228,7 +228,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
     key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
     work = cache / "features" / f"{Path(test.source).parent.name or 'test'}-{key}"
     feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress,
-                                   cache=FeatureCache(cache / "content"))
+                                   cache=FeatureCache(cache))
     matrices = {}
     for name, matrix in feature_set.matrices.items():
         full = np.full((len(test), matrix.shape[1]), np.nan, np.float32)
@@ -345,13 +345,24 @@ def run_benchmark(
         adaptive_thresholds(db.coords[:, 0], db.coords[:, 1])
     if radii != THRESHOLDS_KM:
         say(f"table radii: {', '.join(format_distance(r) for r in radii)}")
-    rows = list(locators) if locators else default_locators()
+    if locators is not None and not [r for r in locators if str(r).strip()]:
+        from im2gps.errors import UsageError
+
+        raise UsageError("--locators names no row")
+    rows = list(dict.fromkeys(str(r).strip() for r in locators if str(r).strip())) \
+        if locators else default_locators()
     unknown = [r for r in rows if not _known(r)]
     if unknown:
         from im2gps.arguments import UsageError
 
         raise UsageError(f"unknown locator(s) {unknown}; choose from "
                          f"{', '.join(_row_confs())}, or give a saved locator's directory")
+    saved = {}  # saved locators given as rows: loaded before any work, so a bad one fails now
+    for row in rows:
+        if row_conf(row)["kind"] == "saved":
+            from im2gps.locators import load
+
+            saved[row] = load(row)
     needed = needed_features(rows)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
@@ -375,17 +386,29 @@ def run_benchmark(
                                 "cv_score": "mean accuracy at 25/200/750/2500 km over "
                                             "photographer-grouped folds of the database"}
     classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
-    if classical and any((row_conf(r) or {}).get("vote") == "cv" for r in rows):
-        best, cv_table = tuned_settings(index, classical, cache, thresholds=radii)
-        settings.update({"im2gps": best, "cv_features": classical,
-                         "cv_top": cv_table.head(10).to_dict(orient="records")})
-        say(f"cross-validated voting on the database ({'+'.join(classical)}): {best}")
-    if index is not None and "cnn" in index.feature_names and any(
-            (row_conf(r) or {}).get("vote") == "cv-cnn" for r in rows):
-        best, cv_table = tuned_settings(index, ["cnn"], cache, thresholds=radii)
-        settings.update({"im2gps-cnn": best,
-                         "cv_top_cnn": cv_table.head(10).to_dict(orient="records")})
-        say(f"cross-validated voting on the database (cnn): {best}")
+    # Each CV-voted row is cross-validated on its own features, so a row's result
+    # does not depend on which other rows run; the classical set's choice is also
+    # the "im2gps" setting (size curve, landmark rows, the README).
+    cv_sets = [tuple(classical)] if classical and (
+        any((row_conf(r) or {}).get("vote") in ("cv", "cv-cnn") for r in rows)
+        or any(_landmark_row(r) for r in rows)) else []
+    for r in rows:
+        conf = row_conf(r) or {}
+        if conf.get("vote") in ("cv", "cv-cnn") and tuple(conf["features"]) not in cv_sets:
+            cv_sets.append(tuple(conf["features"]))
+    for features in cv_sets:
+        best, cv_table = tuned_settings(index, list(features), cache, thresholds=radii)
+        key = "+".join(features)
+        settings[f"cv:{key}"] = best
+        settings.setdefault("cv_top_by_features", {})[key] = cv_table.head(10).to_dict(
+            orient="records")
+        say(f"cross-validated voting on the database ({key}): {best}")
+    if classical and f"cv:{'+'.join(classical)}" in settings:
+        settings.update({"im2gps": settings[f"cv:{'+'.join(classical)}"],
+                         "cv_features": classical,
+                         "cv_top": settings["cv_top_by_features"]["+".join(classical)]})
+    if "cv:cnn" in settings:
+        settings["im2gps-cnn"] = settings["cv:cnn"]
     if "planet" in rows:
         best, cv_table = tuned_planet(index, cache)
         settings.update({"planet": best,
@@ -424,12 +447,9 @@ def run_benchmark(
                                           truth[:, 1])
             failed = np.zeros(len(query), bool)
         elif row_conf(row)["kind"] == "saved":
-            from im2gps.locators import load
-
-            saved = load(row)
-            say(f"{row}: {saved!r}")
-            predictions = saved.predict(query.paths, **(
-                {"truth": truth} if getattr(saved, "needs_truth", False) else {}))
+            say(f"{row}: {saved[row]!r}")
+            predictions = saved[row].predict(query.paths, **(
+                {"truth": truth} if getattr(saved[row], "needs_truth", False) else {}))
             lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
         elif row == "planet":
             from im2gps.planet import PlaNet
@@ -550,8 +570,8 @@ def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GP
     if conf is None or conf["kind"] != "im2gps":
         raise ValueError(f"{row!r} is not an im2gps row")
     vote = conf["vote"]
-    setting = settings["im2gps-cnn"] if vote == "cv-cnn" else settings["im2gps"] \
-        if vote == "cv" else vote
+    setting = settings[f"cv:{'+'.join(conf['features'])}"] if vote in ("cv", "cv-cnn") \
+        else vote
     with quiet():
         return Im2GPS(**setting).fit(index.view(features=conf["features"]))
 

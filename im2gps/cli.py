@@ -124,9 +124,39 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model_info(path: Path, kind: str) -> dict[str, Any]:
+    """What a saved PlaNet model or reference row is, from its own JSON."""
+    import json
+
+    name = "planet.json" if kind == "planet" else "reference.json"
+    try:
+        record = json.loads((path / name).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path / name}: unreadable ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path / name}: not a {kind} record")
+    info: dict[str, Any] = {"path": str(path), "kind": kind if kind == "planet" else
+                            record.get("kind"), "params": record.get("params")}
+    if kind == "planet":
+        info.update(cells=record.get("n_cells"), embedding_dim=record.get("dim"),
+                    best_epoch=record.get("best_epoch"),
+                    feature=(record.get("extractor") or {}).get("name"))
+    return info
+
+
 def cmd_index_info(args: argparse.Namespace) -> int:
     from im2gps.index import GeoIndex
+    from im2gps.locators import locator_kind
 
+    kind = locator_kind(args.index)
+    if kind in ("planet", "reference"):
+        info = _model_info(Path(args.index), kind)
+        if args.json:
+            _print_json(info)
+        else:
+            for key, value in info.items():
+                print(f"{key:<15} {value}")
+        return EXIT_OK
     info = GeoIndex.load(args.index, verify=not args.no_verify).info()
     if args.json:
         _print_json(info)
@@ -175,6 +205,9 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if getattr(locator, "needs_truth", False):
         raise UsageError(f"{args.index}: an oracle answers with the database photo nearest to "
                          "the truth; it cannot locate a photo from its pixels")
+    if args.explain and hasattr(locator, "coords_"):
+        raise UsageError(f"{args.index}: a {type(locator).__name__.lower()} reference row "
+                         "ignores the pixels: --explain has nothing to show")
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
               "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank,
               "verification": args.verify}
@@ -184,9 +217,11 @@ def cmd_locate(args: argparse.Namespace) -> int:
         raise UsageError(f"--{foreign[0].replace('_', '-')} does not apply to "
                          f"{type(locator).__name__} ({args.index})")
     locator.set_params(**given)
-    if args.k is not None and hasattr(locator, "index_") and args.k > len(locator.index_):
-        print(f"im2gps: warning: --k {args.k} is more than the {len(locator.index_)} photos of "
-              "the index: every photo votes", file=sys.stderr)
+    if hasattr(locator, "index_") and getattr(locator, "vote", "") != "1nn" and \
+            int(locator.k) >= 0.5 * len(locator.index_):
+        print(f"im2gps: warning: k = {locator.k} neighbours out of the {len(locator.index_)} "
+              "photos of the index: the vote covers most of the database, so answers drift to "
+              "its densest place (a smaller --k, or a bigger database)", file=sys.stderr)
     predictions = locator.predict(args.images)
     for image, failed, error in zip(args.images, predictions.failed, predictions.errors,
                                     strict=True):
@@ -284,7 +319,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
         return cmd_benchmark_albums(args)
 
-    locators = [s.strip() for s in args.locators.split(",")] if args.locators else None
+    locators = None if args.locators is None else [s.strip() for s in args.locators.split(",")]
     if args.report_explain < -1:
         raise UsageError(f"--report-explain {args.report_explain}: use -1 (all), 0 (none) or a "
                          "number of photos")
@@ -505,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_index_add)
 
-    info = index_commands.add_parser("info", help="describe an index directory")
+    info = index_commands.add_parser("info", help="describe an index directory or any "
+                                     "saved locator (PlaNet model, reference row)")
     info.add_argument("index", help="index directory")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument("--no-verify", action="store_true",
@@ -584,10 +620,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     Output piped into a reader that stops early (``| head``) ends quietly with
     exit code 141, as a Unix tool killed by SIGPIPE does.
     """
+    import warnings
+
     from im2gps.index import IndexFormatError
     from im2gps.photos import PhotoError
     from im2gps.threads import default_threads, set_threads
 
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        print(f"im2gps: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show  # library warnings in the command line's voice
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

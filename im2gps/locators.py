@@ -22,7 +22,6 @@ file in the directory          locator
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,13 +41,8 @@ def locator_kind(path: str | os.PathLike) -> str | None:
         return "planet"
     if (path / "reference.json").is_file():
         return "reference"
-    manifest = path / "manifest.json"
-    if manifest.is_file():
-        try:
-            if json.loads(manifest.read_text()).get("format") == "im2gps-index":
-                return "im2gps"
-        except (OSError, ValueError, AttributeError):
-            return None
+    if (path / "manifest.json").is_file():
+        return "im2gps"  # an index, or a damaged one: GeoIndex.load says which
     return None
 
 
@@ -61,8 +55,8 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
         A directory written by a locator's ``save`` (or ``im2gps index build``,
         ``im2gps planet train``).
     **kwargs
-        Passed to the locator class's ``load`` (e.g. ``verify=False`` for an
-        index).
+        Passed to :meth:`Im2GPS.load <im2gps.locator.Im2GPS.load>` for an index
+        (``verify=False``); the other kinds take none.
 
     Returns
     -------
@@ -80,20 +74,25 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such locator directory")
     kind = locator_kind(path)
-    if kind == "planet":
-        from im2gps.planet import PlaNet
+    if kind is None:
+        raise ValueError(f"{path}: not a saved locator (an im2gps index holds manifest.json, a "
+                         "PlaNet model planet.json, a reference row reference.json)")
+    try:
+        if kind == "planet":
+            from im2gps.planet import PlaNet
 
-        return PlaNet.load(path, **kwargs)
-    if kind == "reference":
-        from im2gps.reference import load_reference
+            return PlaNet.load(path)
+        if kind == "reference":
+            from im2gps.reference import load_reference
 
-        return load_reference(path)
-    if kind == "im2gps":
+            return load_reference(path)
         from im2gps.locator import Im2GPS
 
         return Im2GPS.load(path, **kwargs)
-    raise ValueError(f"{path}: not a saved locator (an im2gps index holds manifest.json, a "
-                     "PlaNet model planet.json, a reference row reference.json)")
+    except (KeyError, TypeError, AttributeError, IndexError) as err:
+        # a damaged or hand-edited file: say which model and what, never a traceback
+        raise ValueError(f"{path}: damaged {kind} model ({type(err).__name__}: {err}); save or "
+                         "build it again") from None
 
 
 class LocatorMixin:
@@ -133,12 +132,24 @@ class LocatorMixin:
         """
         from im2gps.geo import haversine_km
 
+        geoguessr = isinstance(threshold_km, str) and threshold_km.lower() == "geoguessr"
+        if not geoguessr:
+            try:
+                radius = float(threshold_km)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ValueError(f"threshold_km must be a distance in km or 'geoguessr', not "
+                                 f"{threshold_km!r}") from None
+            if not np.isfinite(radius) or radius <= 0:
+                raise ValueError(f"threshold_km must be a positive distance, not {threshold_km!r}")
         lat = np.asarray(lat, dtype=np.float64).ravel()
         lon = np.asarray(lon, dtype=np.float64).ravel()
+        n = 1 if isinstance(images, str | os.PathLike) else len(images)
+        if not lat.size == lon.size == n:
+            raise ValueError(f"{n} images but {lat.size} latitudes and {lon.size} longitudes")
         predictions = self.predict(images, **({"truth": np.stack([lat, lon], axis=1)}
                                               if getattr(self, "needs_truth", False) else {}))
         errors = haversine_km(predictions.lat, predictions.lon, lat, lon)
         errors = np.where(predictions.failed | ~np.isfinite(errors), np.inf, errors)
-        if threshold_km == "geoguessr":
+        if geoguessr:
             return float(np.mean(5000.0 * np.exp(-errors / 1492.7)))
-        return float(np.mean(errors <= float(threshold_km)))
+        return float(np.mean(errors <= radius))

@@ -47,6 +47,7 @@ __all__ = [
     "Skipped",
     "check_coordinates",
     "check_image_array",
+    "check_photo",
     "content_hash",
     "load_image",
     "read_gps",
@@ -273,6 +274,23 @@ def check_image_array(image: object, where: str = "image") -> np.ndarray:
         raise PhotoError(where, f"too small: {image.shape[1]}x{image.shape[0]} pixels (each "
                                 f"side must be at least {MIN_SIDE})")
     return image
+
+
+def check_photo(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Check that a photo can be opened, reading its header only; its (width, height).
+
+    Raises
+    ------
+    PhotoError
+        As :func:`load_image` does for a missing, empty, unrecognised, too big or
+        too small file (the pixels are not decoded, so damage inside them is not seen).
+    """
+    if is_member_ref(path):
+        data = read_member(path)
+        with _open(Path(path), max_pixels, data) as image:
+            return image.size
+    with _open(Path(path), max_pixels) as image:
+        return image.size
 
 
 def content_hash(path: str | os.PathLike) -> str:

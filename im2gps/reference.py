@@ -55,11 +55,42 @@ def _coords_of(photos: Any) -> np.ndarray:
     coords = np.asarray(photos if coords is None else coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"expected (n, 2) lat/lon degrees, got an array of shape {coords.shape}")
+    if not (np.all(np.abs(coords[:, 0]) <= 90) and np.all(np.abs(coords[:, 1]) <= 180)):
+        raise ValueError("coordinates must be lat in [-90, 90] and lon in [-180, 180] degrees")
     return coords
 
 
 def _count(images: Any) -> int:
     return 1 if isinstance(images, str | os.PathLike) else len(images)
+
+
+def _unusable(images: Any) -> tuple[np.ndarray, list[str | None]]:
+    """Which images cannot be used (missing, not an image, too small), and why.
+
+    A reference row ignores the pixels, but a photo that does not exist is not
+    answered: it fails, as it does for every other locator. Only the header of
+    each file is read.
+    """
+    from im2gps.photos import PhotoError, check_image_array, check_photo
+
+    items = [images] if isinstance(images, str | os.PathLike) else list(images)
+    failed, errors = np.zeros(len(items), bool), [None] * len(items)
+    for i, item in enumerate(items):
+        try:
+            if isinstance(item, str | os.PathLike):
+                check_photo(item)
+            else:
+                check_image_array(item, where=f"image {i}")
+        except PhotoError as err:
+            failed[i], errors[i] = True, str(err)
+    return failed, errors
+
+
+def _answers(lat: np.ndarray, lon: np.ndarray, images: Any) -> Predictions:
+    failed, errors = _unusable(images)
+    lat = np.where(failed, np.nan, lat)
+    lon = np.where(failed, np.nan, lon)
+    return Predictions(lat, lon, failed, errors)
 
 
 class _Reference(LocatorMixin):
@@ -111,8 +142,18 @@ class _Reference(LocatorMixin):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> _Reference:
-        """Read a reference row written by :meth:`save`."""
-        return load_reference(path)
+        """Read a reference row written by :meth:`save` (of this kind).
+
+        Raises
+        ------
+        ValueError
+            If the directory holds another kind of reference row.
+        """
+        locator = load_reference(path)
+        if cls is not _Reference and not isinstance(locator, cls):
+            raise ValueError(f"{path}: holds a {type(locator).__name__} reference row, not a "
+                             f"{cls.__name__}; use im2gps.load() for any kind")
+        return locator
 
 
 class Chance(_Reference):
@@ -130,7 +171,7 @@ class Chance(_Reference):
         """``(n,)`` answers, one random database location per image (pixels unused)."""
         coords = self._fitted()
         lat, lon = chance_predictions(coords[:, 0], coords[:, 1], _count(images), int(self.seed))
-        return Predictions(lat, lon, np.zeros(len(lat), bool))
+        return _answers(lat, lon, images)
 
 
 class Prior(_Reference):
@@ -154,6 +195,8 @@ class Prior(_Reference):
         return {"bandwidth_km": self.bandwidth_km, "seed": self.seed}
 
     def fit(self, photos: Any) -> Prior:
+        if not float(self.bandwidth_km) > 0:
+            raise ValueError(f"bandwidth_km must be positive, not {self.bandwidth_km!r}")
         super().fit(photos)
         self.location_ = prior_location(self.coords_[:, 0], self.coords_[:, 1],
                                         bandwidth_km=float(self.bandwidth_km),
@@ -163,7 +206,8 @@ class Prior(_Reference):
     def predict(self, images: Sequence[Any], truth: Any = None) -> Predictions:
         """The same answer, the database's densest place, for every image."""
         self._fitted()
-        return Predictions.constant(*self.location_, _count(images))
+        n = _count(images)
+        return _answers(np.full(n, self.location_[0]), np.full(n, self.location_[1]), images)
 
 
 class Oracle(_Reference):
@@ -188,7 +232,7 @@ class Oracle(_Reference):
         if len(truth) != _count(images):
             raise ValueError(f"{len(truth)} true locations for {_count(images)} images")
         lat, lon = oracle_predictions(coords[:, 0], coords[:, 1], truth[:, 0], truth[:, 1])
-        return Predictions(lat, lon, np.zeros(len(lat), bool))
+        return _answers(lat, lon, images)
 
 
 _KINDS: dict[str, type[_Reference]] = {"chance": Chance, "prior": Prior, "oracle": Oracle}
@@ -203,8 +247,12 @@ def load_reference(path: str | os.PathLike) -> _Reference:
         On another format, version or kind, naming the file.
     """
     path = Path(path)
-    record = json.loads((path / "reference.json").read_text())
-    if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
+    try:
+        record = json.loads((path / "reference.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path / 'reference.json'}: unreadable ({err})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or \
+            record.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path / 'reference.json'}: not a reference row of format version "
                          f"{FORMAT_VERSION}; save it again with this im2gps")
     if record.get("kind") not in _KINDS:

@@ -69,6 +69,11 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        if self.root.exists() and not self.root.is_dir():
+            from im2gps.errors import UsageError
+
+            raise UsageError(f"{self.root}: the feature cache must be a folder, and this is a "
+                             f"file (set ${ENV_VAR} or --cache to a folder)")
 
     def __repr__(self) -> str:
         return f"FeatureCache({str(self.root)!r})"

@@ -264,24 +264,29 @@ def extract_features(
             except PhotoError:
                 hashes.append(None)
     looked = {name: cache.lookup(ex, hashes) for name, ex in extractors.items()}
-    cached = np.ones(n, bool)
-    for found, _ in looked.values():
-        cached &= found
-    need = np.flatnonzero(~cached)
     full = {name: matrix for name, (_, matrix) in looked.items()}
-    ok = cached.copy()
+    ok = np.ones(n, bool)
     skipped: list[Skipped] = []
-    if len(need):
-        fresh = _extract(collection.subset(need), extractors, work_dir, jobs, chunk_size,
+    # Each feature is looked up on its own; features missing for the same photos are
+    # extracted together (one decode of those photos), the others not at all.
+    groups: dict[bytes, list[str]] = {}
+    for name, (found, _) in looked.items():
+        if not found.all():
+            groups.setdefault((~found).tobytes(), []).append(name)
+    for group, names in enumerate(groups.values()):
+        need = np.flatnonzero(~looked[names[0]][0])
+        fresh = _extract(collection.subset(need), {name: extractors[name] for name in names},
+                         Path(work_dir) / f"group-{group}-{'-'.join(names)}", jobs, chunk_size,
                          progress, scheduler, None, max_pixels)
         rows = need[fresh.ok]
-        ok[rows] = True
-        skipped = fresh.skipped
-        for name, matrix in fresh.matrices.items():
-            full[name][rows] = matrix
+        failed = need[~fresh.ok]
+        ok[failed] = False
+        if not skipped:  # the same photos fail whichever feature asks
+            skipped = list(fresh.skipped)
+        for name in names:
+            full[name][rows] = fresh.matrices[name]
             known = [i for i in rows if hashes[i]]
-            cache.store(extractors[name], [hashes[i] for i in known],
-                        full[name][known])
+            cache.store(extractors[name], [hashes[i] for i in known], full[name][known])
     matrices = {name: np.ascontiguousarray(matrix[ok]) for name, matrix in full.items()}
     if into is not None:
         folder = Path(into)

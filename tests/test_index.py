@@ -318,3 +318,29 @@ def test_build_and_add_exit_codes(data_dir, tmp_path):
     Image.new("RGB", (2000, 2)).save(folder / "strip.png")
     assert main(["index", "build", str(folder), "--out", str(tmp_path / "y"), "--features",
                  "tiny", "--no-progress"]) == EXIT_PARTIAL
+
+
+def test_feature_cache_is_per_feature(data_dir, tmp_path, monkeypatch):
+    """A cached feature is never extracted again when another feature is asked for too."""
+    import im2gps.index.extract as extract
+    from im2gps.features import create
+    from im2gps.index import extract_features
+    from im2gps.index.cache import FeatureCache
+    from im2gps.photos import PhotoCollection
+
+    collection = PhotoCollection.from_csv(_manifest(data_dir, tmp_path, 12))
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(collection, {"tiny": create("tiny")}, tmp_path / "w1", progress=False,
+                     cache=cache)
+    calls: list[str] = []
+    real = extract.load_image
+    monkeypatch.setattr(extract, "load_image",
+                        lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
+    both = extract_features(collection, {"tiny": create("tiny"), "color": create("color")},
+                            tmp_path / "w2", progress=False, cache=cache)
+    assert len(calls) == 12  # each photo decoded once, for colour only
+    assert len(list((tmp_path / "cache").glob("tiny-*/*.json"))) == 1  # tiny not stored again
+    plain = extract_features(collection, {"tiny": create("tiny"), "color": create("color")},
+                             tmp_path / "w3", progress=False)
+    for name in ("tiny", "color"):
+        assert np.array_equal(both.matrices[name], plain.matrices[name])

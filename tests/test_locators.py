@@ -117,12 +117,16 @@ def test_every_command_takes_any_locator(locators, queries, database, data_dir, 
     index = locators["im2gps"].save(tmp_path / "im2gps")
     prior = locators["prior"].save(tmp_path / "prior")
     for model in (planet, index, prior):
-        result = _cli("locate", str(model), paths[0], "--json", "--explain",
-                      str(tmp_path / f"why-{model.name}"))
+        explain = [] if model == prior else ["--explain", str(tmp_path / f"why-{model.name}")]
+        result = _cli("locate", str(model), paths[0], "--json", *explain)
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         assert -90 <= doc["lat"] <= 90 and doc["country"]
-        assert doc["explain"], doc
+        assert doc.get("explain") or model == prior, doc
+    assert _cli("locate", str(prior), paths[0], "--explain", str(tmp_path / "x")
+                ).returncode == 2  # a reference row ignores pixels: nothing to explain
+    info = json.loads(_cli("index", "info", str(planet), "--json").stdout)
+    assert info["kind"] == "planet" and info["cells"] == len(locators["planet"].cells_)
     doc = json.loads(_cli("locate", str(planet), paths[0], "--json").stdout)
     assert doc["locator"] == "PlaNet" and doc["cells"] and doc["neighbors"] == []
     assert 0 < doc["cells"][0]["probability"] <= 1
@@ -153,3 +157,28 @@ def test_planet_warns_when_the_partition_says_little(database):
             X, database.coords[:, 0], database.coords[:, 1])
     messages = " | ".join(str(w.message) for w in caught)
     assert "one cell" in messages and "dropped from training" in messages
+
+
+def test_reference_rows_fail_missing_photos_and_check_arguments(locators, queries, tmp_path):
+    paths, truth = queries
+    predictions = locators["prior"].predict([paths[0], str(tmp_path / "nowhere.jpg")])
+    assert predictions.failed.tolist() == [False, True]
+    assert "file not found" in predictions.errors[1]
+    with pytest.raises(ValueError, match="threshold_km"):
+        locators["prior"].score(paths, truth[:, 0], truth[:, 1], threshold_km="far")
+    with pytest.raises(ValueError, match="8 images but 1 latitudes"):
+        locators["prior"].score(paths, truth[:1, 0], truth[:1, 1])
+    with pytest.raises(ValueError, match="lat in"):
+        Prior().fit(np.array([[100.0, 500.0]]))
+    saved = locators["prior"].save(tmp_path / "prior")
+    with pytest.raises(ValueError, match="holds a Prior reference row, not a Chance"):
+        Chance.load(saved)
+    locators["planet"].save(tmp_path / "damaged")
+    (tmp_path / "damaged" / "planet.json").write_text('{"format_version": 1}')
+    with pytest.raises(ValueError, match="damaged planet model"):
+        im2gps.load(tmp_path / "damaged")
+
+
+def test_planet_fit_takes_photos(database):
+    model = PlaNet(feature="tiny", t_max=40, t_min=4, max_epochs=3).fit(database)
+    assert model.extractor_.name == "tiny" and len(model.cells_) > 1

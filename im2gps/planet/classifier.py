@@ -274,14 +274,18 @@ class PlaNet(LocatorMixin):
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
 
     # -- training ------------------------------------------------------------
-    def fit(self, embeddings: np.ndarray, lat, lon, groups: Sequence | None = None,
-            cells: pd.DataFrame | None = None) -> PlaNet:
+    def fit(self, embeddings: Any, lat: Any = None, lon: Any = None,
+            groups: Sequence | None = None, cells: pd.DataFrame | None = None) -> PlaNet:
         """Build the partition and train the classifier head on frozen embeddings.
+
+        ``fit(photos)`` with photos (a collection, a folder or a CSV manifest)
+        and no coordinates is :meth:`fit_photos`, the contract every locator
+        shares.
 
         Parameters
         ----------
-        embeddings : numpy.ndarray
-            ``(n, d)`` photo embeddings (finite).
+        embeddings : numpy.ndarray, or PhotoCollection or str or Path
+            ``(n, d)`` photo embeddings (finite), or the photos themselves.
         lat, lon : array_like
             ``(n,)`` the photos' coordinates in degrees.
         groups : sequence, optional
@@ -298,6 +302,12 @@ class PlaNet(LocatorMixin):
         PlaNet
             ``self``.
         """
+        if lat is None and lon is None and isinstance(embeddings, PhotoCollection | str
+                                                           | os.PathLike):
+            return self.fit_photos(embeddings, cells=cells)
+        if lat is None or lon is None:
+            raise TypeError("fit(embeddings, lat, lon) needs coordinates; or fit(photos) "
+                            "with a collection, folder or CSV manifest")
         from sklearn.model_selection import GroupShuffleSplit
 
         self._check_params()
