@@ -88,7 +88,6 @@ import cv2
 import numpy as np
 import scipy.fft as sfft
 from PIL import Image
-from skimage.color import rgb2lab
 
 from im2gps.features.base import FeatureExtractor
 
@@ -332,6 +331,10 @@ def _lab_tiny(rgb: np.ndarray, size: int) -> np.ndarray:
     tables and is off by up to ~0.3.
     """
     small = cv2.resize(rgb.astype(np.float32) / 255.0, (size, size), interpolation=cv2.INTER_AREA)
+    # imported here: scikit-image's colour module takes a third of a second to import, and
+    # only the colour variant of GIST needs it
+    from skimage.color import rgb2lab
+
     return rgb2lab(small.astype(np.float64)).astype(np.float32)  # L 0..100, a, b ~ -128..127
 
 

@@ -37,7 +37,11 @@ from im2gps.arguments import (
     positive_int,
 )
 from im2gps.arguments import print_json as _print_json
-from im2gps.photos import MAX_PIXELS
+from im2gps.errors import PhotoError
+
+# The default of --max-pixels (im2gps.photos.MAX_PIXELS), written here so that parsing the
+# command line does not import im2gps.photos and pandas; tests/test_cli.py checks they agree.
+MAX_PIXELS = 300_000_000
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
 
@@ -375,8 +379,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
+    from im2gps import __version__
+
     parser = argparse.ArgumentParser(
         prog="im2gps", description="Where was this photo taken? Data-driven photo geolocation.")
+    parser.add_argument("--version", action="version", version=f"im2gps {__version__}")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="threads in each pool of this process (BLAS, OpenMP, torch, "
                              "OpenCV, FAISS; default: $IM2GPS_THREADS or 1); worker "
@@ -521,8 +528,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     Output piped into a reader that stops early (``| head``) ends quietly with
     exit code 141, as a Unix tool killed by SIGPIPE does.
     """
-    from im2gps.index import IndexFormatError
-    from im2gps.photos import PhotoError
     from im2gps.threads import default_threads, set_threads
 
     parser = build_parser()
@@ -538,7 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
+    # IndexFormatError (im2gps.index.store) is a ValueError: caught here without importing
+    # FAISS for commands that read no index.
+    except (PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_DATA
     except BrokenPipeError:

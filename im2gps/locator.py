@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from im2gps.evaluate import kernel_density
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, build_index
 from im2gps.photos import (
@@ -344,6 +343,8 @@ class Im2GPS:
         coords = self._fitted().coords
         key = (id(self.index_), len(coords), float(self.density_km))
         if getattr(self, "_density_key", None) != key:
+            from im2gps.evaluate import kernel_density  # scikit-learn: only for kde
+
             self._density = kernel_density(coords[:, 0], coords[:, 1], coords[:, 0],
                                            coords[:, 1], self.density_km)
             self._density_key = key
