@@ -232,7 +232,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
 
 def tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
                     n_splits: int = 5, thresholds: Sequence[float] = THRESHOLDS_KM,
-                    ) -> tuple[dict[str, Any], pd.DataFrame]:
+                    progress: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best voting setting by photographer-grouped CV on the database (cached).
 
     Settings are scored at the table's radii without the smallest (as the
@@ -247,7 +247,7 @@ def tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
     else:
         groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
         table = cross_validate(index, groups, TUNING_GRID, features=features, n_splits=n_splits,
-                               score_thresholds=score_radii)
+                               score_thresholds=score_radii, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     best = table.iloc[0]
@@ -366,17 +366,19 @@ def run_benchmark(
                                             "photographer-grouped folds of the database"}
     classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
     if classical and any(_row_features(r) and "cnn" not in _row_features(r) for r in rows):
-        best, cv_table = tuned_settings(index, classical, cache, thresholds=radii)
+        best, cv_table = tuned_settings(index, classical, cache, thresholds=radii,
+                                        progress=progress)
         settings.update({"im2gps": best, "cv_features": classical,
                          "cv_top": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated voting on the database ({'+'.join(classical)}): {best}")
     if index is not None and "cnn" in index.feature_names and "im2gps-cnn" in rows:
-        best, cv_table = tuned_settings(index, ["cnn"], cache, thresholds=radii)
+        best, cv_table = tuned_settings(index, ["cnn"], cache, thresholds=radii,
+                                        progress=progress)
         settings.update({"im2gps-cnn": best,
                          "cv_top_cnn": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated voting on the database (cnn): {best}")
     if "planet" in rows:
-        best, cv_table = tuned_planet(index, cache)
+        best, cv_table = tuned_planet(index, cache, progress=progress)
         settings.update({"planet": best,
                          "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated PlaNet on the database: {best}")
@@ -526,7 +528,7 @@ def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GP
     return Im2GPS(**setting).fit(index.view(features=features))
 
 
-def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
+def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3, progress: bool = False
                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best PlaNet partition and regularisation by grouped CV on the database (cached)."""
     from im2gps.tuning import cross_validate_planet
@@ -539,7 +541,8 @@ def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
         groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
         coords = index.coords
         table = cross_validate_planet(np.asarray(index.features("cnn")), coords[:, 0],
-                                      coords[:, 1], groups, PLANET_GRID, n_splits=n_splits)
+                                      coords[:, 1], groups, PLANET_GRID, n_splits=n_splits,
+                                      progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     best = table.iloc[0]

@@ -123,18 +123,29 @@ def cmd_index_add(args: argparse.Namespace) -> int:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from im2gps.index import GeoIndex
+    # From the manifest alone: no pandas, FAISS or torch, no index file read (im2gps.describe).
+    from im2gps.describe import describe_index
 
-    info = GeoIndex.load(args.index, verify=not args.no_verify).info()
+    info = describe_index(args.index, verify=not args.no_verify)
     if args.json:
         _print_json(info)
         return EXIT_OK
     print(f"index           {info['path']}")
-    print(f"format version  {info['format_version']}")
+    print(f"model           {info['model']}")
+    print(f"source          {info['source']}"
+          + "".join(f"\n                + {source}" for source in info["additions"]))
+    print(f"built           {info['built']} with im2gps {info['built_with']} "
+          f"(format version {info['format_version']})")
     print(f"photos          {info['photos']:,} ({info['skipped']} skipped)")
     features = ", ".join(f"{name} ({dim})" for name, dim in info["features"].items())
     print(f"features        {features}; combined {info['combined_dim']}-d")
     print(f"index type      {info['index_type']}")
+    locator = info["locator"]
+    settings = ", ".join(f"{key} {value}" for key, value in locator.items() if key != "saved")
+    search = ", ".join(f"{key} {value}" for key, value in info["search"].items())
+    print(f"defaults        {settings}"
+          + ("" if locator["saved"] else " (Im2GPS defaults; no locator.json)")
+          + (f"; search {search}" if search else ""))
     print(f"size on disk    {info['size_bytes'] / 2**20:.1f} MiB "
           f"({info['bytes_per_photo']:,.0f} bytes/photo; FAISS index "
           f"{info['index_bytes_per_photo']:,.0f} bytes/photo)")
@@ -158,10 +169,17 @@ def cmd_index_verify(args: argparse.Namespace) -> int:
 
 
 # -- locate -----------------------------------------------------------------
+#: Photos located per step of a batch: each step's answers are written (and flushed) at once.
+LOCATE_CHUNK = 32
+
+
 def cmd_locate(args: argparse.Namespace) -> int:
-    from im2gps.gazetteer import nearest_place
+    from im2gps.batch import CsvWriter, JsonLinesWriter, chunks, expand_inputs
     from im2gps.locator import Im2GPS
 
+    if args.jsonl and args.json:
+        raise UsageError("--json and --jsonl: choose one (--jsonl streams one line per photo)")
+    images = expand_inputs(args.images)
     locator = Im2GPS.load(args.index)
     params = {"k": args.k, "vote": args.vote, "bandwidth_km": args.bandwidth_km,
               "nprobe": args.nprobe, "ef_search": args.ef_search, "rerank": args.rerank}
@@ -169,15 +187,58 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if args.k is not None and args.k > len(locator.index_):
         print(f"im2gps: warning: --k {args.k} is more than the {len(locator.index_)} photos of "
               "the index: every photo votes", file=sys.stderr)
-    predictions = locator.predict(args.images)
-    for image, failed, error in zip(args.images, predictions.failed, predictions.errors,
+    writers: list[Any] = []
+    if args.jsonl:
+        writers.append(JsonLinesWriter(sys.stdout))
+    if args.out:
+        writers.append(CsvWriter(args.out))
+    from tqdm.auto import tqdm
+
+    # Progress on stderr (stdout holds only the data); a handful of photos takes a second.
+    bar = tqdm(total=len(images), unit="photo", desc="locate", file=sys.stderr,
+               disable=args.no_progress or len(images) <= LOCATE_CHUNK)
+    documents: list[dict[str, Any]] = []
+    failed = 0
+    try:
+        for chunk in chunks(images, LOCATE_CHUNK):
+            docs = _locate_chunk(locator, chunk, args)
+            failed += sum(doc["failed"] for doc in docs)
+            for writer in writers:
+                writer.write(docs)
+            if not writers:
+                documents.extend(docs)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        for writer in writers:
+            writer.close()
+    if args.out:
+        print(f"im2gps: {len(images)} photo(s) located ({failed} failed); results in "
+              f"{args.out}", file=sys.stderr)
+    if args.explain and not args.json:
+        print(f"explanation figures written to {args.explain}", file=sys.stderr)
+    if args.json:
+        _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
+    elif not writers:
+        for doc in documents:
+            _print_answer(doc)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
+                  ) -> list[dict[str, Any]]:
+    """Locate a few photos: one JSON-ready document per photo (failures on stderr)."""
+    from im2gps.gazetteer import nearest_place
+
+    predictions = locator.predict(list(images))
+    for image, failed, error in zip(images, predictions.failed, predictions.errors,
                                     strict=True):
         if failed:
             print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
     photos = locator.index_.photos
     documents = []
-    for i, image in enumerate(args.images):
+    for i, image in enumerate(images):
         place = places[i]
         neighbors = []
         if not predictions.failed[i]:
@@ -209,17 +270,10 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if args.explain:
         from im2gps.explain import explain_photos
 
-        figures = explain_photos(locator, args.images, args.explain, predictions=predictions)
+        figures = explain_photos(locator, list(images), args.explain, predictions=predictions)
         for doc, paths in zip(documents, figures, strict=True):
             doc["explain"] = paths
-        if not args.json:
-            print(f"explanation figures written to {args.explain}", file=sys.stderr)
-    if args.json:
-        _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
-    else:
-        for doc in documents:
-            _print_answer(doc)
-    return EXIT_PARTIAL if predictions.failed.any() else EXIT_OK
+    return documents
 
 
 def _print_answer(doc: dict[str, Any]) -> None:
@@ -245,12 +299,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.report_explain < -1:
         raise UsageError(f"--report-explain {args.report_explain}: use -1 (all), 0 (none) or a "
                          "number of photos")
-    log = (lambda message: None) if args.json else (lambda message: print(message,
-                                                                          file=sys.stderr))
+    # Progress bars and messages go to stderr, also with --json (stdout holds only the JSON).
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
     result = run_benchmark(
         database=args.database, test=args.test, locators=locators, data_dir=args.data,
         cache_dir=args.cache, jobs=args.jobs, size_curve=not args.no_size_curve,
-        n_boot=args.n_boot, progress=not args.no_progress and not args.json, log=log,
+        n_boot=args.n_boot, progress=not args.no_progress, log=log,
         thresholds=args.thresholds,
     )
     if args.published:
@@ -265,7 +321,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         report_benchmark(result, args.report,
                          None if args.report_explain < 0 else args.report_explain,
                          data_dir=args.data, cache_dir=args.cache, jobs=args.jobs,
-                         show_photos=args.report_photos)
+                         show_photos=args.report_photos, progress=not args.no_progress)
         log(f"report written to {args.report}")
     if args.json:
         _print_json(result.to_dict())
@@ -457,11 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_index_add)
 
-    info = index_commands.add_parser("info", help="describe an index directory")
+    info = index_commands.add_parser(
+        "info", help="describe an index directory",
+        description="Source, build date, model, default settings and sizes, read from the "
+                    "manifest alone (no index file is loaded; `index verify` checks every "
+                    "byte).")
     info.add_argument("index", help="index directory")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument("--no-verify", action="store_true",
-                      help="skip the load-time checks (sizes, headers, hashes of small files)")
+                      help="skip the manifest's checks (its own sha256, every file's size)")
     info.set_defaults(func=cmd_index_info)
 
     verify = index_commands.add_parser(
@@ -475,9 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(func=cmd_index_verify)
 
-    locate = commands.add_parser("locate", help="estimate where photos were taken")
+    locate = commands.add_parser(
+        "locate", help="estimate where photos were taken",
+        description="Locate photos, folders of photos (recursively) and CSV lists of photos "
+                    "(an image column, as for index build). Long batches go a chunk of "
+                    f"{LOCATE_CHUNK} photos at a time: --jsonl and --out write each answer "
+                    "as soon as its chunk is done, with a progress bar on stderr.")
     locate.add_argument("index", help="index directory (from `im2gps index build`)")
-    locate.add_argument("images", nargs="+", help="photos to locate")
+    locate.add_argument("images", nargs="+",
+                        help="photos, folders of photos or CSV files with an image column")
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
@@ -498,6 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
     locate.add_argument("--json-list", action="store_true",
                         help="with --json, always print a list, even for one photo")
+    locate.add_argument("--jsonl", action="store_true",
+                        help="stream JSON Lines: one photo's answer per line, as it comes")
+    locate.add_argument("--out", metavar="CSV",
+                        help="also write one row per photo to this CSV file, as results come "
+                             "(image, lat, lon, place, admin1, country, country_code, failed, "
+                             "error, top_cluster_weight, nearest_neighbor)")
+    locate.add_argument("--no-progress", action="store_true", help="no progress bar")
     locate.add_argument("--explain", metavar="OUT",
                         help="write explanation figures per photo into the folder OUT: "
                              "query, nearest neighbours and the vote on a world map "

@@ -180,3 +180,21 @@ def test_city_scale_thresholds(data_dir, tmp_path):
                           cache_dir=tmp_path / "cache", n_boot=100, progress=False,
                           size_curve=False, thresholds=(0.05, 0.1, 0.25, 1.0))
     assert fixed.thresholds == (0.05, 0.1, 0.25, 1.0)
+
+
+def test_cli_json_progress_on_stderr_only(sets, tmp_path):
+    """With --json, stdout holds the JSON document alone; every stage's progress is on
+    stderr: feature extraction (database, test) and cross-validation."""
+    pd.read_csv(sets / "db.csv").iloc[:150].to_csv(tmp_path / "db.csv", index=False)
+    pd.read_csv(sets / "test.csv").iloc[10:20].to_csv(tmp_path / "test.csv", index=False)
+    command = [sys.executable, "-m", "im2gps", "benchmark", "--database", str(tmp_path / "db.csv"),
+               "--test", str(tmp_path / "test.csv"), "--locators", "chance,prior,im2gps-tiny",
+               "--cache", str(tmp_path / "cache"), "--json", "--n-boot", "50",
+               "--no-size-curve"]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert set(document["results"]) == {"chance", "prior", "im2gps-tiny"}
+    err = completed.stderr
+    assert "150/150" in err and "10/10" in err  # database and test extraction bars
+    assert "cross-validation" in err and "database" in err
