@@ -10,6 +10,7 @@ Commands::
     im2gps benchmark [--database DB] [--test TEST] [--locators ...] [--out DIR] [--json]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
     im2gps planet train PHOTOS --out DIR
+    im2gps serve MODEL [MODEL...] [--port N]
 
 Exit codes scripts can trust: 0 success; 1 some inputs failed (e.g. a photo
 that could not be decoded; the others were answered); 2 wrong usage; 3 bad
@@ -400,6 +401,38 @@ def add_benchmark_command(commands: Any) -> None:
     bench.set_defaults(func=cmd_benchmark)
 
 
+# -- serve ------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from im2gps.serve import serve
+
+    def ready(port: int) -> None:
+        print(f"im2gps: serving {len(args.models)} model(s) on http://{args.host}:{port}/ "
+              "(Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve(args.models, port=args.port, host=args.host, max_upload_mb=args.max_upload_mb,
+          ready=ready)
+    return EXIT_OK
+
+
+def add_serve_command(commands: Any) -> None:
+    """Register ``im2gps serve``."""
+    web = commands.add_parser(
+        "serve", help="a local web page: locate a photo with several models side by side",
+        description="Start a local web app (offline: no map tiles, no CDN) where a photo "
+                    "dropped on the page is located by each model, side by side: estimate on "
+                    "a world map, place, clusters or cells, nearest photos, explanation on "
+                    "demand. Uploads stay in a temporary folder, removed on exit.")
+    web.add_argument("models", nargs="+", help="index directories, saved Im2GPS locators or "
+                     "saved PlaNet models")
+    web.add_argument("--port", type=nonnegative_int, default=8000,
+                     help="port (default: %(default)s; 0: any free port)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default: %(default)s, this computer only)")
+    web.add_argument("--max-upload-mb", type=positive_float, default=20.0,
+                     help="largest photo accepted, in MB (default: %(default)s)")
+    web.set_defaults(func=cmd_serve)
+
+
 # -- datasets ---------------------------------------------------------------
 def cmd_datasets(args: argparse.Namespace) -> int:
     from im2gps.datasets import find_data_dir, status
@@ -579,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)
+    add_serve_command(commands)
     data = commands.add_parser(
         "datasets", help="list the benchmark suites and databases, and which are on disk",
         description="The standard test sets (im2gps237, im2gps3k, yfcc4k, yfcc26k, gws15k, "
