@@ -394,10 +394,10 @@ def add_benchmark_command(commands: Any) -> None:
     bench.add_argument("--report-explain", type=int, default=24, metavar="N",
                        help="test photos of the report with explanation figures, spread over "
                             "the error range (default: %(default)s; -1: all, 0: none)")
-    bench.add_argument("--report-photos", choices=["all", "open", "none"], default="all",
-                       help="test photos shown in the report: all, only Creative Commons / "
-                            "public-domain ones (by their license column), or none "
-                            "(default: %(default)s)")
+    bench.add_argument("--report-photos", choices=["all", "open", "none"], default="open",
+                       help="test photos embedded in the report: only Creative Commons / "
+                            "public-domain ones by their license column (the others are "
+                            "links to the local file), all, or none (default: %(default)s)")
     bench.set_defaults(func=cmd_benchmark)
 
 

@@ -393,7 +393,10 @@ def _photo_cell(photo_id: str, record: Any, show_photos: str, thumb_px: int) -> 
     except (TypeError, ValueError):
         license_code = None
     if show_photos == "open" and license_code not in OPEN_LICENSES:
-        return '<div class="placeholder">not shown<br>(all rights reserved)</div>' + caption
+        # not embedded (its licence does not allow it); a link opens the local file
+        link = _e(Path(str(record["image"])).resolve().as_uri())
+        return ('<div class="placeholder">not embedded<br>(all rights reserved)<br>'
+                f'<a href="{link}">open the local file</a></div>' + caption)
     uri = _thumbnail(str(record["image"]), thumb_px)
     if uri is None:
         return '<div class="placeholder">unreadable</div>' + caption
