@@ -11,9 +11,9 @@ issue 13: a cold one-photo ``locate --json`` on a classical index within
 The classical index holds the first 200 photos of im2gps2k with the five
 classical features (built once into ``.cache/startup-index``); the start-up
 cost does not depend on the index's size at this scale (``locate_scale.py``
-measures larger ones). The query is a real im2gps237 photo. When the
-benchmark's cached database index with CNN features is present, a CNN
-``locate`` is timed too, against a baseline that also imports torch.
+measures larger ones). The query is a real im2gps237 photo. When torch is
+installed, a CNN index of the same photos (``.cache/startup-cnn-index``) is
+timed too, against a baseline that also imports torch.
 
 One ``python -X importtime`` run of ``locate`` lists the modules that cost the
 most to import beyond the baseline's.
@@ -48,31 +48,28 @@ def im2gps_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "im2gps"]
 
 
-def classical_index(cache: Path) -> Path:
-    """A 200-photo index with the five classical features (built once)."""
-    out = cache / "startup-index"
+def build_index(cache: Path, name: str, features: str) -> Path:
+    """A 200-photo im2gps2k index with ``features`` (built once into ``cache/name``)."""
+    out = cache / name
     if (out / "manifest.json").is_file():
         return out
     table = pd.read_csv(DATA / "im2gps2k" / "photos.csv").iloc[:200].copy()
     table["image"] = [str(DATA / "im2gps2k" / p) for p in table["image"]]
     cache.mkdir(parents=True, exist_ok=True)
-    table.to_csv(cache / "startup-index.csv", index=False)
-    subprocess.run([*im2gps_command(), "index", "build", str(cache / "startup-index.csv"),
-                    "--out", str(out), "--jobs", "2", "--fit-sample", "100", "--no-progress"],
-                   check=True)
+    table.to_csv(cache / f"{name}.csv", index=False)
+    subprocess.run([*im2gps_command(), "index", "build", str(cache / f"{name}.csv"),
+                    "--out", str(out), "--features", features, "--jobs", "2",
+                    "--fit-sample", "100", "--no-progress"], check=True)
     return out
 
 
 def cnn_index(cache: Path) -> Path | None:
-    """The benchmark's cached database index if it holds CNN features (current format)."""
-    from im2gps.index import FORMAT_VERSION
+    """The same photos with the CNN feature, when torch is installed."""
+    import importlib.util
 
-    for manifest in sorted((cache / "indexes").glob("*/manifest.json")):
-        record = json.loads(manifest.read_text())
-        names = [f["name"] for f in record["features"]]
-        if "cnn" in names and record.get("format_version") == FORMAT_VERSION:
-            return manifest.parent
-    return None
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return build_index(cache, "startup-cnn-index", "cnn")
 
 
 def wall(command: list[str]) -> float:
@@ -109,7 +106,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache")
     args = parser.parse_args()
 
-    index = classical_index(args.cache)
+    index = build_index(args.cache, "startup-index", "tiny,color,texton,gist,lines")
     photo = DATA / "im2gps237" / "images" / "104123223.jpg"
     cli = im2gps_command()
     commands = {
