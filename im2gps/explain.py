@@ -394,7 +394,7 @@ def planet_probability_map(
                "cells")
     place_labels(ax, lon[order], lat[order], [f"{rank}: {100 * probs[c]:.1f}%" for rank, c in
                                               enumerate(order.tolist(), 1)],
-                 fontsize=7.5, zorder=6, color="tab:blue")
+                 fontsize=8.5, zorder=6, color="tab:blue", fontweight="bold")
     ax.scatter([est_lon], [est_lat], s=220, marker="*", c="gold", edgecolors="black",
                linewidths=0.8, zorder=6, label="estimate (most probable cell)")
     markers = [_marker("estimate", est_lat, est_lon)]

@@ -247,12 +247,17 @@ def place_labels(ax: Any, x: Sequence[float], y: Sequence[float], texts: Sequenc
     Each label is tried at eight offsets around its point (upper right first)
     and put at the first whose box, estimated from the text's length and the
     font size, overlaps no label placed before it; when all eight overlap, at
-    the one that overlaps least. Call it after the axes' limits are set.
+    the one that overlaps least. Labels get a white halo unless ``style``
+    gives other ``path_effects``. Call it after the axes' limits are set.
 
     Returns
     -------
     list of matplotlib.text.Annotation
     """
+    from matplotlib import patheffects
+
+    # a white halo keeps labels readable over dark cells and busy maps
+    style.setdefault("path_effects", [patheffects.withStroke(linewidth=2.5, foreground="white")])
     transform = ax.transData
     scale = ax.figure.dpi / 72.0  # display pixels per point
     offsets = [(6, 6), (6, -6 - fontsize), (-6, 6), (-6, -6 - fontsize), (0, 10),
