@@ -13,7 +13,11 @@ CHROMIUM := /usr/bin/chromium
 EXIFTOOL := /usr/bin/exiftool
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: benchmark test lint venv clean
+# Where `make benchmark` writes its run (ignored by git: the checkout stays clean);
+# `make record` copies it into benchmarks/results/ and the README's table.
+RUN := results/im2gps237
+
+.PHONY: benchmark record test lint venv clean
 
 venv: $(STAMP)
 
@@ -24,10 +28,17 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 benchmark: $(STAMP)
-	$(PY) -m im2gps benchmark --out benchmarks/results/im2gps237
+	$(PY) -m im2gps benchmark --out $(RUN)
+	@echo "results in $(RUN)/ (not tracked); 'make record' copies them into benchmarks/results/ and the README"
+
+record: $(STAMP)
+	@test -f $(RUN)/results.json || { echo "no run in $(RUN)/: run 'make benchmark' first"; exit 2; }
+	mkdir -p benchmarks/results/im2gps237
+	cp -r $(RUN)/. benchmarks/results/im2gps237/
 	$(PY) benchmarks/update_readme.py benchmarks/results/im2gps237
 
 $(CHROMIUM):
+	@echo "installing Debian's chromium for the headless-browser tests of the HTML report (about 300 MB)"
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
@@ -41,4 +52,4 @@ test: $(STAMP) $(CHROMIUM) $(EXIFTOOL)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) .cache build *.egg-info
+	rm -rf $(VENV) .cache build *.egg-info results

@@ -1,7 +1,8 @@
 """Copy the recorded benchmark table into the README's results section.
 
 Run ``python benchmarks/update_readme.py [RESULTS_DIR]`` after ``im2gps benchmark
---out RESULTS_DIR`` (``make benchmark`` does both). The section between the
+--out RESULTS_DIR`` (``make record`` does it for the run of ``make benchmark``, after
+copying that run into ``benchmarks/results/im2gps237``). The section between the
 ``<!-- results:start -->`` and ``<!-- results:end -->`` markers is replaced, so
 every number in it comes from the recorded run.
 """
@@ -28,7 +29,8 @@ def section(results: Path) -> str:
         START,
         f"`im2gps benchmark`: {document['test']} ({document['n']} photos) against the "
         f"{document['database']} database, recorded in `{relative}/` "
-        f"(regenerate with `make benchmark`; {total:.0f} s of work in that run).",
+        f"(regenerate with `make benchmark`, then `make record` to copy the run here and "
+        f"into this table; {total:.0f} s of work in that run).",
         "",
         body,
         "",

@@ -73,6 +73,7 @@ import importlib.resources
 import importlib.util
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -225,6 +226,24 @@ def _spec(model: str) -> _Spec:
     return MODELS[model]
 
 
+def _set_deterministic(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without importing ``torch._inductor``.
+
+    The public call also sets the configuration of ``torch.compile``'s inductor,
+    importing it (1.4 s, longer than embedding a photo); the CNN feature never
+    compiles, so only the switch of the eager operators is set, unless the
+    inductor is already loaded (then the public call, which costs nothing more).
+    """
+    if (torch.are_deterministic_algorithms_enabled() == mode
+            and torch.is_deterministic_algorithms_warn_only_enabled() == warn_only):
+        return
+    if "torch._inductor.config" in sys.modules or not hasattr(
+            torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
 @contextmanager
 def _torch_settings(threads: int) -> Iterator[None]:
     """Run with ``threads`` threads and deterministic algorithms, then restore both."""
@@ -232,13 +251,13 @@ def _torch_settings(threads: int) -> Iterator[None]:
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    _set_deterministic(True)
     try:
         with torch.inference_mode():
             yield
     finally:
         torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn)
+        _set_deterministic(old_deterministic, warn_only=old_warn)
 
 
 def square_photo(image: np.ndarray, size: int, crop: str = "center") -> np.ndarray:

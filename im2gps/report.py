@@ -393,7 +393,10 @@ def _photo_cell(photo_id: str, record: Any, show_photos: str, thumb_px: int) -> 
     except (TypeError, ValueError):
         license_code = None
     if show_photos == "open" and license_code not in OPEN_LICENSES:
-        return '<div class="placeholder">not shown<br>(all rights reserved)</div>' + caption
+        # not embedded (its licence does not allow it); a link opens the local file
+        link = _e(Path(str(record["image"])).resolve().as_uri())
+        return ('<div class="placeholder">not embedded<br>(all rights reserved)<br>'
+                f'<a href="{link}">open the local file</a></div>' + caption)
     uri = _thumbnail(str(record["image"]), thumb_px)
     if uri is None:
         return '<div class="placeholder">unreadable</div>' + caption
@@ -547,6 +550,10 @@ def benchmark_explanations(
                                                 progress=progress)
     out = Path(out)
     truth = test.coords
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(locators) * positions.size, desc="report figures", unit="figure",
+               disable=not progress)
     for method, locator in locators.items():
         if method == "planet":
             predictions = locator.predict_embeddings(matrices["cnn"][positions])
@@ -571,6 +578,8 @@ def benchmark_explanations(
                 caption = f"{method}: nearest neighbours and their vote"
             record["figure"].clear()
             figures.setdefault(photo_id, []).append((caption, Path(record["path"])))
+            bar.update()
+    bar.close()
     return figures
 
 
@@ -583,16 +592,19 @@ def report_benchmark(
     cache_dir: str | os.PathLike | None = None,
     jobs: int = 1,
     show_photos: str = "all",
+    progress: bool = False,
 ) -> Path:
     """:func:`write_report` with explanation figures for ``explain`` photos.
 
     The photos are spread over the error range of the main method
     (:func:`select_photos`); ``explain=None`` explains every photo, ``0`` none.
+    ``progress`` shows a progress bar (on stderr) over the figures.
     """
     with tempfile.TemporaryDirectory(prefix="im2gps-explain-") as tmp:
         figures = {}
         if explain is None or explain > 0:
             figures = benchmark_explanations(result, tmp, select_photos(result, explain),
-                                             data_dir=data_dir, cache_dir=cache_dir, jobs=jobs)
+                                             data_dir=data_dir, cache_dir=cache_dir, jobs=jobs,
+                                             progress=progress)
         return write_report(result, path, explanations=figures, data_dir=data_dir,
                             show_photos=show_photos)

@@ -91,6 +91,7 @@ def cross_validate(
     features: Sequence[str] | None = None,
     n_splits: int = 5,
     score_thresholds: Sequence[float] = SCORE_THRESHOLDS_KM,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Score voting settings of :class:`Im2GPS` by grouped cross-validation.
 
@@ -110,6 +111,8 @@ def cross_validate(
     score_thresholds : sequence of float, optional
         Radii (km) whose mean accuracy is the score: 25/200/750/2500 km by
         default; a benchmark on a city-scale database passes its own radii.
+    progress : bool, optional
+        A progress bar over the settings, on stderr.
 
     Returns
     -------
@@ -122,7 +125,9 @@ def cross_validate(
     ids, dist = neighbours_by_fold(index, groups, k_max, features, n_splits)
     truth = index.coords
     rows = []
-    for setting in settings:
+    from tqdm.auto import tqdm
+
+    for setting in tqdm(settings, desc="cross-validation", unit="setting", disable=not progress):
         k = int(setting.get("k", 120))
         with quiet():
             locator = Im2GPS(**setting).fit(index)
@@ -159,6 +164,7 @@ def cross_validate_planet(
     groups: Sequence[Any],
     settings: Sequence[Mapping[str, Any]],
     n_splits: int = 3,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Score :class:`~im2gps.planet.PlaNet` settings by grouped cross-validation.
 
@@ -179,6 +185,8 @@ def cross_validate_planet(
         ``weight_decay``, ``hidden``, ``dropout``, ...).
     n_splits : int, optional
         Folds.
+    progress : bool, optional
+        A progress bar over the settings, on stderr.
 
     Returns
     -------
@@ -190,7 +198,10 @@ def cross_validate_planet(
     lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
     groups = np.asarray(groups)
     rows = []
-    for setting in settings:
+    from tqdm.auto import tqdm
+
+    for setting in tqdm(settings, desc="PlaNet cross-validation", unit="setting",
+                        disable=not progress):
         pred_lat = np.full(len(lat), np.nan)
         pred_lon = np.full(len(lat), np.nan)
         for train, held_out in GroupKFold(n_splits=n_splits).split(embeddings, groups=groups):

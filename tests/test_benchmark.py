@@ -251,3 +251,21 @@ def test_landmark_rows_choose_on_the_database(data_dir, tmp_path):
     # the database's local features were stored in its index, the test set's cached
     assert list((tmp_path / "cache" / "indexes").glob("*/local/sift/descriptors.npy"))
     assert list((tmp_path / "cache" / "local").glob("*/descriptors.npy"))
+
+
+def test_cli_json_progress_on_stderr_only(sets, tmp_path):
+    """With --json, stdout holds the JSON document alone; every stage's progress is on
+    stderr: feature extraction (database, test) and cross-validation."""
+    pd.read_csv(sets / "db.csv").iloc[:150].to_csv(tmp_path / "db.csv", index=False)
+    pd.read_csv(sets / "test.csv").iloc[10:20].to_csv(tmp_path / "test.csv", index=False)
+    command = [sys.executable, "-m", "im2gps", "benchmark", "--database", str(tmp_path / "db.csv"),
+               "--test", str(tmp_path / "test.csv"), "--locators", "chance,prior,im2gps-tiny",
+               "--cache", str(tmp_path / "cache"), "--json", "--n-boot", "50",
+               "--no-size-curve"]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert set(document["results"]) == {"chance", "prior", "im2gps-tiny"}
+    err = completed.stderr
+    assert "150/150" in err and "10/10" in err  # database and test extraction bars
+    assert "cross-validation" in err and "database" in err

@@ -142,8 +142,8 @@ def test_messages_speak_the_command_line(index_dir, data_dir, tmp_path):
 
 def test_output_into_head_ends_quietly(index_dir, data_dir):
     photos = [str(p) for p in sorted((data_dir / "im2gps237" / "images").iterdir())[:12]]
-    command = " ".join([sys.executable, "-m", "im2gps", "locate", str(index_dir), *photos,
-                        "| head -n 2"])
+    command = " ".join([sys.executable, "-m", "im2gps", "locate", str(index_dir), "--k", "10",
+                        *photos, "| head -n 2"])
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr == ""

@@ -213,3 +213,19 @@ def test_lite2_option(photos):
     vectors = lite2.transform(photos[:2])
     assert vectors.shape == (2, 1280)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_deterministic_switch_without_the_inductor(data_dir, test_table):
+    """Embedding sets deterministic algorithms for its run without importing
+    torch._inductor (1.4 s of start-up), and restores the previous setting."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from im2gps.features import create; "
+            "from im2gps.photos import load_image; "
+            f"e = create('cnn'); "
+            f"e(load_image({str(data_dir / 'im2gps237' / test_table['image'][0])!r})); "
+            "print('torch._inductor' in sys.modules, torch.are_deterministic_algorithms_enabled())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]

@@ -92,3 +92,23 @@ def test_country_name():
     assert gazetteer.country_name("fr") == "France"
     assert gazetteer.country_name("US") == "United States"
     assert gazetteer.country_name("ZZ") == ""
+
+
+def test_table_cache_round_trip(tmp_path, monkeypatch):
+    """The first load writes the place table as a .npz cache (no pickle); the next loads
+    it and answers the same, in a single query and in the k-d tree path for many points."""
+    monkeypatch.setenv("IM2GPS_CACHE", str(tmp_path))
+    parsed = gazetteer._Gazetteer()
+    (cache,) = tmp_path.glob("gazetteer-*.npz")
+    with np.load(cache, allow_pickle=False) as stored:
+        assert {"lat", "lon", "cc", "name_blob"} <= set(stored.files)
+    cached = gazetteer._Gazetteer()
+    assert np.array_equal(parsed.lat, cached.lat) and len(cached.name) == len(parsed.name)
+    assert cached.name[np.argmin(np.abs(cached.lat - 48.85341) + np.abs(cached.lon - 2.3488))] \
+        == "Paris"
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-60, 70, 2000), rng.uniform(-180, 180, 2000)
+    many = cached.query(lat, lon)[0]  # k-d tree
+    few = np.concatenate([cached.query(lat[i:i + 100], lon[i:i + 100])[0]
+                          for i in range(0, 2000, 100)])  # brute force
+    assert np.array_equal(many, few)

@@ -242,3 +242,16 @@ def test_invalid_extractor_parameters():
         Gist(lab_size=-1)
     with pytest.raises(ValueError, match="image_size"):
         Gist(image_size=4)
+
+
+def test_lab_conversion_is_scikit_images(data_dir):
+    """GIST's tiny L*a*b* image converts exactly as skimage.color.rgb2lab does."""
+    from skimage.color import rgb2lab
+
+    from im2gps.features.gist import srgb_to_lab
+    from im2gps.photos import load_image
+
+    image = load_image(data_dir / "im2gps237" / "images" / "104123223.jpg")
+    rgb = image[::8, ::8].astype(np.float64) / 255.0
+    rgb = np.concatenate([rgb.reshape(-1, 3), [[0, 0, 0], [1, 1, 1], [0.04045, 0.5, 0.01]]])
+    assert np.array_equal(srgb_to_lab(rgb), rgb2lab(rgb))

@@ -156,6 +156,9 @@ def test_open_photos_only(result, sets):
     assert len(thumbs) == int(licenses.isin(list(OPEN_LICENSES)).sum()) < N_TEST
     text = path.read_text(encoding="utf-8")
     assert text.count("all rights reserved") == int((licenses == 0).sum())
+    links = [a["href"] for tag, a in page.tags if tag == "a" and a.get("href", "").startswith(
+        "file://")]  # the photos not embedded link to their local file
+    assert len(links) == int((~licenses.isin(list(OPEN_LICENSES))).sum())
     none = _parse(write_report(result, sets / "none.html", show_photos="none").read_text())
     assert not [a for tag, a in none.tags if tag == "img" and a.get("class") == "thumb"]
 

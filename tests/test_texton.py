@@ -281,3 +281,15 @@ def test_create_by_name():
     assert extractor.needs_fit and extractor.dim == 64
     assert extractor.get_params()["max_side"] == 128
     assert json.loads(json.dumps(extractor.config()))["params"]["sigmas"] == [1.0, 2**0.5]
+
+
+def test_hilbert_transform_matches_scipy():
+    """The filter bank's odd profiles use SciPy's own FFT construction of the Hilbert
+    transform, without importing scipy.signal (a second of start-up)."""
+    import scipy.signal
+
+    from im2gps.features.texton import _hilbert_imag
+
+    for n in (100, 101, 1301):
+        x = np.random.default_rng(n).normal(size=n)
+        assert np.array_equal(_hilbert_imag(x), scipy.signal.hilbert(x).imag)

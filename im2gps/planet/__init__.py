@@ -14,16 +14,21 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from im2gps.planet.cli import add_partition_command, add_planet_command
-from im2gps.planet.partition import (
-    assign_cells,
-    hierarchical_partition,
-    load_cells,
-    partition,
-    save_cells,
-)
+# name -> module, imported on first access (PEP 562): the CLI registers its commands
+# through this package, and parsing a command line must not import pandas or s2sphere.
+_LAZY = {
+    "PlaNet": "im2gps.planet.classifier",
+    "add_partition_command": "im2gps.planet.cli",
+    "add_planet_command": "im2gps.planet.cli",
+    "assign_cells": "im2gps.planet.partition",
+    "hierarchical_partition": "im2gps.planet.partition",
+    "load_cells": "im2gps.planet.partition",
+    "partition": "im2gps.planet.partition",
+    "save_cells": "im2gps.planet.partition",
+}
 
 __all__ = [
     "PlaNet",
@@ -38,8 +43,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "PlaNet":
-        from im2gps.planet.classifier import PlaNet
-
-        return PlaNet
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

