@@ -742,7 +742,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = show  # library warnings in the command line's voice
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `locate MODEL --k 10 a.jpg b.jpg`: argparse gives the optional IMAGE list (empty
+    # with --album) no photos after an option, so the leftover photos are taken here.
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "locate" and not any(
+            x.startswith("-") for x in extra):
+        args.images = [*args.images, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         threads = default_threads() if args.threads is None else args.threads
         set_threads(threads)  # once, before any work: see im2gps.threads
