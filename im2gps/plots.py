@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from im2gps.evaluate import THRESHOLDS_KM
-from im2gps.planet.maps import new_map
+from im2gps.maps import new_map
 
 __all__ = ["REFERENCE_STYLES", "plot_error_cdf", "plot_error_map", "plot_size_curve", "row_style"]
 

@@ -62,8 +62,7 @@ def _png(figure: Any, dpi: float = 80) -> str:
 
 def _answer_map(lat: float, lon: float, points: list[tuple[float, float, float]]) -> str:
     """A small world map: the estimate (star) and weighted points (clusters or cells)."""
-    from im2gps.maps import draw_world
-    from im2gps.planet.maps import new_map
+    from im2gps.maps import draw_world, new_map
 
     figure, ax = new_map(6.0)
     draw_world(ax, ticks=False)

@@ -288,7 +288,7 @@ def test_map_png_and_background(tmp_path, mp16_partition):
 def _run(argv, capsys):
     """Run the command as ``im2gps.cli`` will (its own parser, so the test does not
     depend on the wiring); returns the exit code and the captured output."""
-    from im2gps.planet import add_partition_command
+    from im2gps.cli_planet import add_partition_command
 
     parser = argparse.ArgumentParser(prog="im2gps")
     add_partition_command(parser.add_subparsers(dest="command", required=True))

@@ -234,7 +234,7 @@ def test_fit_photos_and_predict_images(train_table, tmp_path):
 
 
 def _train_command(argv, capsys):
-    from im2gps.planet import add_planet_command
+    from im2gps.cli_planet import add_planet_command
 
     parser = argparse.ArgumentParser(prog="im2gps")
     add_planet_command(parser.add_subparsers(dest="command", required=True))

