@@ -242,8 +242,8 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if hasattr(locator, "index_") and getattr(locator, "vote", "") != "1nn" and \
             int(locator.k) >= 0.5 * len(locator.index_):
         print(f"im2gps: warning: k = {locator.k} neighbours out of the {len(locator.index_)} "
-              "photos of the index: the vote covers most of the database, so answers drift to "
-              "its densest place (a smaller --k, or a bigger database)", file=sys.stderr)
+              "photos of the index: the vote covers most of the database, so answers lean to "
+              "its densest place (see benchmarks/results/small_k.md)", file=sys.stderr)
     writers: list[Any] = []
     if args.jsonl:
         writers.append(JsonLinesWriter(sys.stdout))

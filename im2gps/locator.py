@@ -301,9 +301,10 @@ class Im2GPS(LocatorMixin):
         """
         if self.vote != "1nn" and int(self.k) >= 0.5 * n and not _QUIET[0]:
             warnings.warn(f"k = {self.k} neighbours out of a database of {n} photos: every "
-                          "query's vote covers most of the database, so answers drift to its "
-                          "densest place (choose k by cross-validation, or k <= "
-                          f"{max(1, n // 5)})", UserWarning, stacklevel=3)
+                          "query's vote covers most of the database, so answers lean to its "
+                          "densest place (on small samples of im2gps2k that scored as well as "
+                          "smaller k, benchmarks/results/small_k.md; check your collection "
+                          "with im2gps.tuning.cross_validate)", UserWarning, stacklevel=3)
 
     def _check_params(self) -> None:
         if self.vote not in ("meanshift", "1nn", "kde"):
