@@ -332,63 +332,139 @@ def run_benchmark(
     say = log or (lambda message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    db = datasets.load(database, data_dir)
-    # Test photos are kept even when their file is missing: such a photo fails at
-    # extraction and counts as a miss, instead of shrinking the test set unseen.
-    query = datasets.load(test, data_dir, check_files=False)
-    if len(query) == 0:
-        raise ValueError(f"{query.source}: no test photo with a valid location "
-                         f"({len(query.skipped)} row(s) skipped)")
-    for entry in query.skipped:
-        say(f"test row not scored (no valid truth): {entry.path}: {entry.reason}")
+    db, query = _load_sets(database, test, data_dir, say)
     radii = tuple(sorted(float(t) for t in thresholds)) if thresholds else \
         adaptive_thresholds(db.coords[:, 0], db.coords[:, 1])
     if radii != THRESHOLDS_KM:
         say(f"table radii: {', '.join(format_distance(r) for r in radii)}")
-    if locators is not None and not [r for r in locators if str(r).strip()]:
-        from im2gps.errors import UsageError
-
-        raise UsageError("--locators names no row")
-    rows = list(dict.fromkeys(str(r).strip() for r in locators if str(r).strip())) \
-        if locators else default_locators()
-    unknown = [r for r in rows if not _known(r)]
-    if unknown:
-        from im2gps.arguments import UsageError
-
-        raise UsageError(f"unknown locator(s) {unknown}; choose from "
-                         f"{', '.join(_row_confs())}, or give a saved locator's directory")
+    rows = _rows_of(locators)
     saved = {}  # saved locators given as rows: loaded before any work, so a bad one fails now
     for row in rows:
         if row_conf(row)["kind"] == "saved":
             from im2gps.locators import load
 
             saved[row] = load(row)
-    needed = needed_features(rows)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     say(f"database {db.source}: {len(db)} photos; test {query.source}: {len(query)} photos")
 
+    # 1. features: the database's index and the test photos' descriptors
+    needed = needed_features(rows)
     index = database_index(db, needed, cache, jobs, progress) if needed else None
     timings["database_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    matrices, failed_photos = ({}, [])
-    if index is not None:
-        matrices, failed_photos = query_features(query, index, cache, jobs, progress)
-        if len(failed_photos) == len(query):
-            reasons = "; ".join(f"{f['path']}: {f['reason']}" for f in failed_photos[:3])
-            raise ValueError(f"{query.source}: none of the {len(query)} test photos could be "
-                             f"read (e.g. {reasons})")
-        for failure in failed_photos:
-            say(f"test photo failed (counts as a miss): {failure['path']}: {failure['reason']}")
+    matrices, failed_photos = _test_features(query, index, cache, jobs, progress, say)
     timings["test_features_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
+    # 2. settings, chosen on the database only
+    settings, query_local = _tune(index, rows, query, cache, radii, jobs, progress, say)
+    timings["tuning_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+
+    # 3. every row answers every test photo, and is scored
+    truth = query.coords
+    scene = query.column("scene")
+    db_coords = index.coords if index is not None else db.coords
+    reports: dict[str, Report] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for row in rows:
+        if row == "chance":  # averaged over seeds, not one draw
+            reports[row] = chance_report(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
+                                         truth[:, 1], scene=scene, n_boot=n_boot,
+                                         thresholds=radii)
+            lat, lon = chance_predictions(db_coords[:, 0], db_coords[:, 1], len(query))
+            frames[row] = _frame(query, lat, lon, np.zeros(len(query), bool))
+            continue
+        lat, lon, failed = _answer(row, query, index, db_coords, matrices, settings, saved,
+                                   query_local, say)
+        reports[row] = evaluate(lat, lon, truth[:, 0], truth[:, 1], scene=scene, failed=failed,
+                                n_boot=n_boot, thresholds=radii)
+        frames[row] = _frame(query, lat, lon, failed)
+        shown = radii[len(radii) // 2]
+        say(f"{row}: {100 * reports[row].acc_at(shown):.1f} % within "
+            f"{format_distance(shown)}")
+    timings["locate_and_score_s"] = time.perf_counter() - clock
+
+    result = BenchmarkResult(str(test), str(database), len(query), reports, frames, settings,
+                             timings, failed_photos, thresholds=radii,
+                             provenance=provenance(database, db, test, query, index))
+    result.gains = gains_over_references(frames, n_boot=n_boot, thresholds=radii)
+    classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
+    if size_curve and classical and "im2gps" in settings:
+        clock = time.perf_counter()
+        result.settings["size_curve"] = _size_curve(index, matrices, query, settings)
+        timings["size_curve_s"] = time.perf_counter() - clock
+    return result
+
+
+def _load_sets(database: Any, test: Any, data_dir: Any, say: Callable[[str], None]
+               ) -> tuple[PhotoCollection, PhotoCollection]:
+    """The database and the test set; test photos whose file is missing are kept.
+
+    Such a photo fails at extraction and counts as a miss, instead of shrinking
+    the test set unseen; a test row without a valid location cannot be scored
+    and is reported.
+    """
+    db = datasets.load(database, data_dir)
+    query = datasets.load(test, data_dir, check_files=False)
+    if len(query) == 0:
+        raise ValueError(f"{query.source}: no test photo with a valid location "
+                         f"({len(query.skipped)} row(s) skipped)")
+    for entry in query.skipped:
+        say(f"test row not scored (no valid truth): {entry.path}: {entry.reason}")
+    return db, query
+
+
+def _rows_of(locators: Sequence[str] | None) -> list[str]:
+    """The rows asked for (in order, once each), or the default ones; usage errors named."""
+    from im2gps.errors import UsageError
+
+    if locators is not None and not [r for r in locators if str(r).strip()]:
+        raise UsageError("--locators names no row")
+    rows = list(dict.fromkeys(str(r).strip() for r in locators if str(r).strip())) \
+        if locators else default_locators()
+    unknown = [r for r in rows if not _known(r)]
+    if unknown:
+        raise UsageError(f"unknown locator(s) {unknown}; choose from "
+                         f"{', '.join(_row_confs())}, or give a saved locator's directory")
+    return rows
+
+
+def _test_features(query: PhotoCollection, index: GeoIndex | None, cache: Path, jobs: int,
+                   progress: bool, say: Callable[[str], None]
+                   ) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
+    """The test photos' descriptors; refuses a test set none of whose photos can be read."""
+    if index is None:
+        return {}, []
+    matrices, failed_photos = query_features(query, index, cache, jobs, progress)
+    if len(failed_photos) == len(query):
+        reasons = "; ".join(f"{f['path']}: {f['reason']}" for f in failed_photos[:3])
+        raise ValueError(f"{query.source}: none of the {len(query)} test photos could be "
+                         f"read (e.g. {reasons})")
+    for failure in failed_photos:
+        say(f"test photo failed (counts as a miss): {failure['path']}: {failure['reason']}")
+    return matrices, failed_photos
+
+
+def _tune(index: GeoIndex | None, rows: Sequence[str], query: PhotoCollection, cache: Path,
+          radii: tuple[float, ...], jobs: int, progress: bool, say: Callable[[str], None]
+          ) -> tuple[dict[str, Any], Any]:
+    """Every setting the rows need, chosen on the database (never the test photos).
+
+    Each CV-voted row is cross-validated on its own features, so a row's result
+    does not depend on which other rows run; the classical set's choice is also
+    the ``"im2gps"`` setting (size curve, landmark rows, the README).
+
+    Returns
+    -------
+    settings : dict
+    query_local : list or None
+        The test photos' local features, for verified landmark rows.
+    """
     settings: dict[str, Any] = {"paper": PAPER_SETTING,
                                 "cv_score": "mean accuracy at 25/200/750/2500 km over "
                                             "photographer-grouped folds of the database"}
     classical = [f for f in index.feature_names if f in CLASSICAL] if index else []
-    # Each CV-voted row is cross-validated on its own features, so a row's result
-    # does not depend on which other rows run; the classical set's choice is also
-    # the "im2gps" setting (size curve, landmark rows, the README).
     cv_sets = [tuple(classical)] if classical and (
         any((row_conf(r) or {}).get("vote") in ("cv", "cv-cnn") for r in rows)
         or any(_landmark_row(r) for r in rows)) else []
@@ -415,6 +491,7 @@ def run_benchmark(
         settings.update({"planet": best,
                          "cv_top_planet": cv_table.head(10).to_dict(orient="records")})
         say(f"cross-validated PlaNet on the database: {best}")
+    query_local = None
     landmarks = [r for r in rows if _landmark_row(r)]
     if landmarks:  # bag of words and geometric verification (im2gps.landmarks)
         from im2gps.landmarks import landmark_settings, query_local_features
@@ -423,73 +500,46 @@ def run_benchmark(
                                                   tuned_settings, jobs, progress, say)
         if any(r.endswith("-verified") for r in landmarks):
             query_local = query_local_features(query, index, cache, jobs, progress)
-    timings["tuning_s"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+    return settings, query_local
 
+
+def _answer(row: str, query: PhotoCollection, index: GeoIndex | None, db_coords: np.ndarray,
+            matrices: dict[str, np.ndarray], settings: dict[str, Any], saved: dict[str, Any],
+            query_local: Any, say: Callable[[str], None]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row's answers for the test photos: ``(lat, lon, failed)``."""
     truth = query.coords
-    scene = query.column("scene")
-    db_coords = index.coords if index is not None else db.coords
-    reports: dict[str, Report] = {}
-    frames: dict[str, pd.DataFrame] = {}
-    for row in rows:
-        if row == "chance":
-            reports[row] = chance_report(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
-                                         truth[:, 1], scene=scene, n_boot=n_boot,
-                                         thresholds=radii)
-            lat, lon = chance_predictions(db_coords[:, 0], db_coords[:, 1], len(query))
-            frames[row] = _frame(query, lat, lon, np.zeros(len(query), bool))
-            continue
-        if row == "prior":
-            plat, plon = prior_location(db_coords[:, 0], db_coords[:, 1])
-            lat, lon = np.full(len(query), plat), np.full(len(query), plon)
-            failed = np.zeros(len(query), bool)
-        elif row == "oracle":
-            lat, lon = oracle_predictions(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
-                                          truth[:, 1])
-            failed = np.zeros(len(query), bool)
-        elif row_conf(row)["kind"] == "saved":
-            say(f"{row}: {saved[row]!r}")
-            predictions = saved[row].predict(query.paths, **(
-                {"truth": truth} if getattr(saved[row], "needs_truth", False) else {}))
-            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
-        elif row == "planet":
-            from im2gps.planet import PlaNet
+    n = len(query)
+    if row == "prior":
+        plat, plon = prior_location(db_coords[:, 0], db_coords[:, 1])
+        return np.full(n, plat), np.full(n, plon), np.zeros(n, bool)
+    if row == "oracle":
+        lat, lon = oracle_predictions(db_coords[:, 0], db_coords[:, 1], truth[:, 0],
+                                      truth[:, 1])
+        return lat, lon, np.zeros(n, bool)
+    if row_conf(row)["kind"] == "saved":
+        say(f"{row}: {saved[row]!r}")
+        predictions = saved[row].predict(query.paths, **(
+            {"truth": truth} if getattr(saved[row], "needs_truth", False) else {}))
+    elif row == "planet":
+        from im2gps.planet import PlaNet
 
-            groups = index.photos["author"] if "author" in index.photos else None
-            model = PlaNet(**settings["planet"]).fit(
-                np.asarray(index.features("cnn")), db_coords[:, 0], db_coords[:, 1],
-                groups=groups)
-            predictions = model.predict_embeddings(matrices["cnn"])
-            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
-        elif _landmark_row(row):
-            from im2gps.landmarks import predict_landmark_row
+        groups = index.photos["author"] if "author" in index.photos else None
+        model = PlaNet(**settings["planet"]).fit(
+            np.asarray(index.features("cnn")), db_coords[:, 0], db_coords[:, 1],
+            groups=groups)
+        predictions = model.predict_embeddings(matrices["cnn"])
+    elif _landmark_row(row):
+        from im2gps.landmarks import predict_landmark_row
 
-            predictions = predict_landmark_row(
-                row, index, settings["landmarks"], matrices,
-                query_local if row.endswith("-verified") else None)
-            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
-        else:
-            locator = im2gps_locator(row, index, settings)
-            predictions = locator.predict_features(
-                {name: matrices[name] for name in locator.index_.feature_names})
-            lat, lon, failed = predictions.lat, predictions.lon, predictions.failed
-        reports[row] = evaluate(lat, lon, truth[:, 0], truth[:, 1], scene=scene, failed=failed,
-                                n_boot=n_boot, thresholds=radii)
-        frames[row] = _frame(query, lat, lon, failed)
-        shown = radii[len(radii) // 2]
-        say(f"{row}: {100 * reports[row].acc_at(shown):.1f} % within "
-            f"{format_distance(shown)}")
-    timings["locate_and_score_s"] = time.perf_counter() - clock
-
-    result = BenchmarkResult(str(test), str(database), len(query), reports, frames, settings,
-                             timings, failed_photos, thresholds=radii,
-                             provenance=provenance(database, db, test, query, index))
-    result.gains = gains_over_references(frames, n_boot=n_boot, thresholds=radii)
-    if size_curve and classical and "im2gps" in settings:
-        clock = time.perf_counter()
-        result.settings["size_curve"] = _size_curve(index, matrices, query, settings)
-        timings["size_curve_s"] = time.perf_counter() - clock
-    return result
+        predictions = predict_landmark_row(
+            row, index, settings["landmarks"], matrices,
+            query_local if row.endswith("-verified") else None)
+    else:
+        locator = im2gps_locator(row, index, settings)
+        predictions = locator.predict_features(
+            {name: matrices[name] for name in locator.index_.feature_names})
+    return predictions.lat, predictions.lon, predictions.failed
 
 
 def provenance(database: Any, db: PhotoCollection, test: Any, query: PhotoCollection,
