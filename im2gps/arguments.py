@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from im2gps.errors import UsageError
-from im2gps.jsonable import json_default
+from im2gps.jsonable import json_safe
 
 __all__ = [
     "EXIT_DATA",
@@ -73,19 +73,6 @@ def feature_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown feature(s) {', '.join(unknown)}; choose "
                                          f"from {', '.join(known)}")
     return names
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with numpy types made plain and NaN / infinity made None (JSON null)."""
-    if isinstance(value, dict):
-        return {str(k) if not isinstance(k, str) else k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    return json_safe(json_default(value))
 
 
 def print_json(document: Any) -> None:

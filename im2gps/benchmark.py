@@ -64,7 +64,7 @@ from im2gps.evaluate import (
 from im2gps.features import CLASSICAL
 from im2gps.index import GeoIndex, IndexFormatError, build_index, extract_features
 from im2gps.index.cache import FeatureCache, default_cache_dir
-from im2gps.jsonable import json_default
+from im2gps.jsonable import json_safe
 from im2gps.locator import Im2GPS, quiet
 from im2gps.photos import PhotoCollection
 from im2gps.published import published_table
@@ -696,7 +696,7 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike,
     written = []
     document = result.to_dict()
     path = out / "results.json"
-    path.write_text(json.dumps(document, indent=2, default=json_default))
+    path.write_text(json.dumps(json_safe(document), indent=2, allow_nan=False))
     written.append(path)
     records = []
     for name, report in result.reports.items():

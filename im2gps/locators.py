@@ -16,6 +16,8 @@ file in the directory          locator
 =============================  ==========================================
 ``planet.json``                :class:`~im2gps.planet.PlaNet`
 ``reference.json``             a reference row (chance, prior, oracle)
+``album.json``                 an album locator (pooled votes, HMM)
+``album_lstm.json``            PlaNet's album LSTM
 ``manifest.json`` (an index)   :class:`~im2gps.locator.Im2GPS`
 =============================  ==========================================
 """
@@ -33,17 +35,10 @@ __all__ = ["LocatorMixin", "load", "locator_kind"]
 
 
 def locator_kind(path: str | os.PathLike) -> str | None:
-    """``"planet"``, ``"reference"``, ``"im2gps"`` for a saved locator's directory, else None."""
-    path = Path(path)
-    if not path.is_dir():
-        return None
-    if (path / "planet.json").is_file():
-        return "planet"
-    if (path / "reference.json").is_file():
-        return "reference"
-    if (path / "manifest.json").is_file():
-        return "im2gps"  # an index, or a damaged one: GeoIndex.load says which
-    return None
+    """What kind of saved locator a directory holds (see :mod:`im2gps.kinds`), else None."""
+    from im2gps.kinds import directory_kind
+
+    return directory_kind(path)
 
 
 def load(path: str | os.PathLike, **kwargs: Any) -> Any:
@@ -86,6 +81,14 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
             from im2gps.reference import load_reference
 
             return load_reference(path)
+        if kind == "album":
+            from im2gps.album_locators import load_album_locator
+
+            return load_album_locator(path)
+        if kind == "album_lstm":
+            from im2gps.planet.album import AlbumLSTM
+
+            return AlbumLSTM.load(path)
         from im2gps.locator import Im2GPS
 
         return Im2GPS.load(path, **kwargs)

@@ -36,6 +36,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from im2gps.archives import is_member_ref, read_member
 from im2gps.errors import PhotoError
 from im2gps.gps import check_range, decode_gps_ifd, decode_xmp, parse_coordinate
+from im2gps.kinds import MARKERS, directory_kind
 
 __all__ = [
     "DECODE_SIDE",
@@ -420,15 +421,6 @@ MANIFEST_ALIASES = {
 }
 
 
-def _is_im2gps_directory(manifest: Path) -> bool:
-    """Whether ``manifest`` is the manifest.json of an im2gps index or saved locator."""
-    try:
-        head = manifest.read_text(errors="replace")[:4096]
-    except OSError:
-        return False
-    return '"format": "im2gps' in head
-
-
 def _is_sidecar(path: Path, names: set[str]) -> bool:
     """Whether an ``.xmp`` file belongs to a photo beside it (``IMG_1.xmp``, ``IMG_1.jpg.xmp``)."""
     stem = path.stem.lower()
@@ -655,8 +647,8 @@ class PhotoCollection:
         files = sorted(p for p in folder.rglob("*") if not p.is_dir())
         names = {p.name.lower() for p in files}
         # an index (or its unfinished build) inside the photo folder is ours, not photos
-        indexes = sorted({p.parent for p in files if p.name == "manifest.json"
-                          and _is_im2gps_directory(p)} | {
+        indexes = sorted({p.parent for p in files if p.name in MARKERS
+                          and directory_kind(p.parent, strict=True)} | {
                               p.parent for p in files if p.name == "work.json"
                               and p.parent.name.endswith((".partial", ".adding"))})
         for path in files:

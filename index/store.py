@@ -412,12 +412,10 @@ class GeoIndex:
 
 
 def is_index_dir(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an im2gps index directory (its manifest says so), readable or not."""
-    manifest_path = Path(path) / "manifest.json"
-    try:
-        return json.loads(manifest_path.read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    """Whether ``path`` is an im2gps index directory (see :mod:`im2gps.kinds`)."""
+    from im2gps.kinds import directory_kind
+
+    return directory_kind(path) == "im2gps"
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:

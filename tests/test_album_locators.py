@@ -8,6 +8,7 @@ import pytest
 from im2gps.album_locators import PooledVotes, TravelHMM, load_album_locator
 from im2gps.albums import albums_from_table
 from im2gps.locator import Im2GPS
+from im2gps.locators import load as load_any
 from im2gps.photos import PhotoCollection
 from im2gps.planet import PlaNet
 from im2gps.planet.album import AlbumLSTM
@@ -102,6 +103,7 @@ def test_planet_album_locators_reload_identically(split, planet, prior, tmp_path
         first = locator.predict_album(album)
         assert np.isfinite(first.lat).all()
         loaded = type(locator).load(locator.save(tmp_path / locator.kind))
+        assert type(load_any(tmp_path / locator.kind)) is type(locator)  # any locator loads
         again = loaded.predict_album(album)
         assert np.array_equal(again.lat, first.lat) and np.array_equal(again.lon, first.lon)
         assert np.array_equal(again.extra["album_lat"], first.extra["album_lat"])
@@ -125,6 +127,7 @@ def test_album_lstm_uses_the_album_and_reloads_identically(split, planet, tmp_pa
     alone = model.predict(album.images[:1])
     assert not np.allclose(alone.cell_probs[0], first.cell_probs[0])
     loaded = AlbumLSTM.load(model.save(tmp_path / "lstm"))
+    assert type(load_any(tmp_path / "lstm")) is AlbumLSTM
     again = loaded.predict_album(album)
     assert np.array_equal(again.cell_probs, first.cell_probs)
     assert np.array_equal(again.lat, first.lat)

@@ -377,3 +377,13 @@ def test_odd_files_and_ambiguous_manifests(data_dir, tmp_path):
     assert "line 2: lat '-40.2434N': the minus sign and the hemisphere disagree" in reasons
     assert "line 3: is a directory, not an image" in reasons
     assert collection.coords.tolist() == [[10.0, 20.5]]
+
+
+def test_other_programs_manifest_is_not_an_index(data_dir, tmp_path):
+    """A photo folder holding another program's manifest.json is read as photos."""
+    (tmp_path / "trip").mkdir()
+    shutil.copy(data_dir / "im2gps2k" / "images" / "1001087035.jpg", tmp_path / "trip" / "a.jpg")
+    (tmp_path / "trip" / "manifest.json").write_text('{"app": "photo exporter", "count": 1}')
+    collection = PhotoCollection.open(tmp_path)
+    assert collection.ids == ["trip/a.jpg"]
+    assert [Path(s.path).name for s in collection.skipped] == ["manifest.json"]
