@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -253,20 +252,15 @@ class _AlbumLocator:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``album.json``, the base locator (``base/``) and the locator's own files."""
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path}: already exists")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        self.base.save(tmp / BASE_DIR)
-        config = {"format_version": FORMAT_VERSION, "kind": self.kind,
-                  "base": _base_kind(self.base), "params": self.get_params()}
-        config.update(self._extra_files(tmp))
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        os.rename(tmp, path)
-        return path
+        from im2gps.atomic import atomic_directory
+
+        with atomic_directory(path) as tmp:
+            self.base.save(tmp / BASE_DIR)
+            config = {"format_version": FORMAT_VERSION, "kind": self.kind,
+                      "base": _base_kind(self.base), "params": self.get_params()}
+            config.update(self._extra_files(tmp))
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        return Path(path)
 
 
 class PooledVotes(_AlbumLocator):

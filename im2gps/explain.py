@@ -112,12 +112,9 @@ _CLUSTER_LABELS = {"meanshift": "mean-shift clusters",
 
 # -- helpers ------------------------------------------------------------------
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from im2gps.figures import new_figure
 
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    return new_figure(width, height)
 
 
 def _as_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:

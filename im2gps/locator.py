@@ -474,12 +474,11 @@ class Im2GPS(LocatorMixin):
         index = self._fitted()
         path = Path(path)
         if path.resolve() != index.path.resolve():
-            if path.exists():
-                raise FileExistsError(f"{path}: already exists")
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            shutil.copytree(index.path, tmp)
-            (tmp / LOCATOR_FILE).write_text(json.dumps(self.get_params(), indent=2))
-            os.rename(tmp, path)
+            from im2gps.atomic import atomic_directory
+
+            with atomic_directory(path) as tmp:
+                shutil.copytree(index.path, tmp, dirs_exist_ok=True)
+                (tmp / LOCATOR_FILE).write_text(json.dumps(self.get_params(), indent=2))
         else:
             (path / LOCATOR_FILE).write_text(json.dumps(self.get_params(), indent=2))
         return path

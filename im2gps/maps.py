@@ -327,9 +327,7 @@ def world_background(ax: Any, zorder: float = 0, fill: bool = True, **_: Any) ->
 
 def new_map(width: float = 12.0) -> tuple[Any, Any]:
     """A new Agg figure with one world-sized axes (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from im2gps.figures import new_figure
 
-    figure = Figure(figsize=(width, width * 0.55), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(width, width * 0.55)
     return figure, figure.add_subplot()

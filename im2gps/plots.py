@@ -16,17 +16,14 @@ import numpy as np
 import pandas as pd
 
 from im2gps.evaluate import THRESHOLDS_KM
+from im2gps.figures import new_figure
 from im2gps.maps import new_map
 
 __all__ = ["REFERENCE_STYLES", "plot_error_cdf", "plot_error_map", "plot_size_curve", "row_style"]
 
 
 def _figure(width: float = 7.0, height: float = 4.5):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(width, height)
     return figure, figure.add_subplot()
 
 
@@ -136,11 +133,7 @@ def plot_size_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     ``table`` has columns ``method``, ``fraction``, ``photos`` and ``acc_<r>km``.
     """
     radii = [r for r in THRESHOLDS_KM if f"acc_{r}km" in table and r >= 25]
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(3.2 * len(radii), 3.4), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(3.2 * len(radii), 3.4)
     axes = figure.subplots(1, len(radii), squeeze=False)[0]
     for ax, radius in zip(axes, radii, strict=True):
         for position, (method, rows) in enumerate(table.groupby("method", sort=False)):

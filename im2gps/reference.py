@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -124,21 +123,15 @@ class _Reference(LocatorMixin):
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write ``reference.json`` and ``coords.npy`` to a new directory (atomically)."""
+        from im2gps.atomic import atomic_directory
+
         coords = self._fitted()
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path}: already exists")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        np.save(tmp / "coords.npy", coords, allow_pickle=False)
-        (tmp / "reference.json").write_text(json.dumps(
-            {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
-             "params": self.get_params()}, indent=2))
-        if path.exists():
-            shutil.rmtree(path)
-        os.rename(tmp, path)
-        return path
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            np.save(tmp / "coords.npy", coords, allow_pickle=False)
+            (tmp / "reference.json").write_text(json.dumps(
+                {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
+                 "params": self.get_params()}, indent=2))
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> _Reference:

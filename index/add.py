@@ -28,7 +28,8 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from im2gps.index.build import swap_into_place, write_manifest
+from im2gps.atomic import swap_into_place
+from im2gps.index.build import write_manifest
 from im2gps.index.extract import extract_features
 from im2gps.index.rerank import CompactWriter
 from im2gps.index.store import GeoIndex

@@ -31,6 +31,7 @@ import faiss
 import numpy as np
 
 import im2gps
+from im2gps.atomic import swap_into_place
 from im2gps.errors import UsageError
 from im2gps.features import CLASSICAL, FeatureExtractor, create, load_extractor
 from im2gps.index import ann
@@ -275,17 +276,6 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
         for p in files})
     manifest["manifest_sha256"] = manifest_digest(manifest)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
-
-
-def swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished directory ``tmp`` to ``out``, moving an old ``out`` aside first."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, out)
 
 
 def faiss_over_features(

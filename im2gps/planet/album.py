@@ -55,7 +55,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -427,27 +426,22 @@ class AlbumLSTM:
         """Write the model to a new directory (written aside, then renamed)."""
         from safetensors.torch import save_file
 
+        from im2gps.atomic import atomic_directory
+
         model = self._fitted()
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path}: already exists")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
         extractor = getattr(self, "extractor_", None)
         config = {"format_version": FORMAT_VERSION, "kind": "album_lstm",
                   "params": self.get_params(), "dim": self.dim_, "n_cells": len(self.cells_),
                   "best_epoch": self.best_epoch_, "history": self.history_,
                   "extractor": extractor.config() if extractor is not None else None}
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                  str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-        save_cells(self.cells_, tmp / CELLS_FILE)
-        if extractor is not None:
-            extractor.save(tmp / FEATURE_DIR)
-        os.rename(tmp, path)
-        return path
+        with atomic_directory(path) as tmp:
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                      str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+            save_cells(self.cells_, tmp / CELLS_FILE)
+            if extractor is not None:
+                extractor.save(tmp / FEATURE_DIR)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AlbumLSTM:

@@ -65,7 +65,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -557,14 +556,9 @@ class PlaNet(LocatorMixin):
         """
         from safetensors.torch import save_file
 
+        from im2gps.atomic import atomic_directory
+
         model = self._fitted()
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path}: already exists")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
         extractor = getattr(self, "extractor_", None)
         config = {
             "format_version": FORMAT_VERSION,
@@ -575,16 +569,14 @@ class PlaNet(LocatorMixin):
             "history": self.history_,
             "extractor": extractor.config() if extractor is not None else None,
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                  str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-        save_cells(self.cells_, tmp / CELLS_FILE)
-        if extractor is not None:
-            extractor.save(tmp / FEATURE_DIR)
-        if path.exists():
-            shutil.rmtree(path)
-        os.rename(tmp, path)
-        return path
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                      str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+            save_cells(self.cells_, tmp / CELLS_FILE)
+            if extractor is not None:
+                extractor.save(tmp / FEATURE_DIR)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PlaNet:
