@@ -52,7 +52,6 @@ Departures from PlaNet's album model:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -66,8 +65,13 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from im2gps.albums import Album
-from im2gps.planet.classifier import _single_thread
-from im2gps.planet.partition import assign_cells, load_cells, partition, save_cells
+from im2gps.planet.classifier import (
+    _single_thread,
+    load_weights,
+    read_model_files,
+    save_model_files,
+)
+from im2gps.planet.partition import assign_cells, partition
 from im2gps.predictions import Predictions
 
 __all__ = ["AlbumLSTM", "author_sequences"]
@@ -424,24 +428,14 @@ class AlbumLSTM:
     # -- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model to a new directory (written aside, then renamed)."""
-        from safetensors.torch import save_file
-
-        from im2gps.atomic import atomic_directory
-
         model = self._fitted()
         extractor = getattr(self, "extractor_", None)
         config = {"format_version": FORMAT_VERSION, "kind": "album_lstm",
                   "params": self.get_params(), "dim": self.dim_, "n_cells": len(self.cells_),
                   "best_epoch": self.best_epoch_, "history": self.history_,
                   "extractor": extractor.config() if extractor is not None else None}
-        with atomic_directory(path) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                      str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-            save_cells(self.cells_, tmp / CELLS_FILE)
-            if extractor is not None:
-                extractor.save(tmp / FEATURE_DIR)
-        return Path(path)
+        return save_model_files(path, CONFIG_FILE, WEIGHTS_FILE, config, model, self.cells_,
+                                extractor)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AlbumLSTM:
@@ -454,34 +448,16 @@ class AlbumLSTM:
         ValueError
             If the format version or the weights do not match.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from im2gps.features import load_extractor
-
         path = Path(path)
-        for name in (CONFIG_FILE, WEIGHTS_FILE, CELLS_FILE):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"{path / name}: missing; not a saved AlbumLSTM")
-        config = json.loads((path / CONFIG_FILE).read_text())
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path / CONFIG_FILE}: format version "
-                             f"{config.get('format_version')}, this im2gps reads "
-                             f"{FORMAT_VERSION}")
+        config, cells, extractor = read_model_files(path, CONFIG_FILE, WEIGHTS_FILE,
+                                                    FORMAT_VERSION, "AlbumLSTM")
         model = cls(**config["params"])
-        model.cells_ = load_cells(path / CELLS_FILE)
+        model.cells_ = cells
         model.dim_ = int(config["dim"])
-        net = _Net(model.dim_, int(config["n_cells"]), int(model.hidden),
-                   bool(model.bidirectional), float(model.dropout))
-        try:
-            net.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
-        except (SafetensorError, RuntimeError) as err:
-            raise ValueError(f"{path / WEIGHTS_FILE}: weights do not fit the model: "
-                             f"{err}") from None
-        model.model_ = net.eval()
+        model.model_ = load_weights(
+            _Net(model.dim_, int(config["n_cells"]), int(model.hidden),
+                 bool(model.bidirectional), float(model.dropout)), path / WEIGHTS_FILE)
         model.history_ = config["history"]
         model.best_epoch_ = int(config["best_epoch"])
-        model.extractor_ = None
-        if config.get("extractor") is not None:
-            model.extractor_ = load_extractor(path / FEATURE_DIR, config["extractor"]["name"])
+        model.extractor_ = extractor
         return model

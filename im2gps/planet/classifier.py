@@ -124,6 +124,70 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def save_model_files(path: str | os.PathLike, config_file: str, weights_file: str,
+                     config: dict[str, Any], model: nn.Module, cells: pd.DataFrame,
+                     extractor: FeatureExtractor | None, overwrite: bool = False) -> Path:
+    """Write a cell classifier's directory atomically: config JSON, safetensors, cells, feature.
+
+    The one writer of PlaNet and of its album LSTM (:mod:`im2gps.planet.album`).
+    """
+    from safetensors.torch import save_file
+
+    from im2gps.atomic import atomic_directory
+
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        (tmp / config_file).write_text(json.dumps(config, indent=2))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  str(tmp / weights_file),
+                  metadata={"format_version": str(config["format_version"])})
+        save_cells(cells, tmp / CELLS_FILE)
+        if extractor is not None:
+            extractor.save(tmp / FEATURE_DIR)
+    return Path(path)
+
+
+def read_model_files(path: Path, config_file: str, weights_file: str, format_version: int,
+                     what: str) -> tuple[dict[str, Any], pd.DataFrame, FeatureExtractor | None]:
+    """The config, cell table and feature extractor of a directory :func:`save_model_files` wrote.
+
+    Raises
+    ------
+    FileNotFoundError
+        If one of its files is missing.
+    ValueError
+        If its format version is not ``format_version``.
+    """
+    for name in (config_file, weights_file, CELLS_FILE):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path / name}: missing; not a saved {what}")
+    config = json.loads((path / config_file).read_text())
+    if config.get("format_version") != format_version:
+        raise ValueError(f"{path / config_file}: format version "
+                         f"{config.get('format_version')}, this im2gps reads {format_version}")
+    extractor = None
+    if config.get("extractor") is not None:
+        extractor = load_extractor(path / FEATURE_DIR, config["extractor"]["name"])
+    return config, load_cells(path / CELLS_FILE), extractor
+
+
+def load_weights(model: nn.Module, weights: Path) -> nn.Module:
+    """``model`` with the safetensors weights of ``weights``, in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If the weights do not fit the model (naming the file).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except (SafetensorError, RuntimeError) as err:
+        raise ValueError(f"{weights}: weights do not fit the model: {err}") from None
+    return model.eval()
+
+
 class PlaNet(LocatorMixin):
     """Learned geolocation: a classifier over adaptive S2 cells on frozen embeddings.
 
@@ -554,10 +618,6 @@ class PlaNet(LocatorMixin):
         Files: ``planet.json``, ``model.safetensors``, ``cells.csv`` and,
         where the locator has its own extractor, ``feature/``.
         """
-        from safetensors.torch import save_file
-
-        from im2gps.atomic import atomic_directory
-
         model = self._fitted()
         extractor = getattr(self, "extractor_", None)
         config = {
@@ -569,14 +629,8 @@ class PlaNet(LocatorMixin):
             "history": self.history_,
             "extractor": extractor.config() if extractor is not None else None,
         }
-        with atomic_directory(path, overwrite=overwrite) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                      str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-            save_cells(self.cells_, tmp / CELLS_FILE)
-            if extractor is not None:
-                extractor.save(tmp / FEATURE_DIR)
-        return Path(path)
+        return save_model_files(path, CONFIG_FILE, WEIGHTS_FILE, config, model, self.cells_,
+                                extractor, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PlaNet:
@@ -589,34 +643,20 @@ class PlaNet(LocatorMixin):
         ValueError
             If the format version, the cell table or the weights do not match.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = Path(path)
-        for name in (CONFIG_FILE, WEIGHTS_FILE, CELLS_FILE):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"{path / name}: missing; not a saved PlaNet locator")
-        config = json.loads((path / CONFIG_FILE).read_text())
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path / CONFIG_FILE}: format version "
-                             f"{config.get('format_version')}, this im2gps reads {FORMAT_VERSION}")
+        config, cells, extractor = read_model_files(path, CONFIG_FILE, WEIGHTS_FILE,
+                                                    FORMAT_VERSION, "PlaNet locator")
         locator = cls(**config["params"])
-        locator.cells_ = load_cells(path / CELLS_FILE)
+        locator.cells_ = cells
         if len(locator.cells_) != config["n_cells"]:
             raise ValueError(f"{path / CELLS_FILE}: {len(locator.cells_)} cells, the model has "
                              f"{config['n_cells']}")
         locator.dim_ = int(config["dim"])
-        model = _Head(locator.dim_, config["n_cells"], locator.hidden, locator.dropout)
-        try:
-            model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
-        except (SafetensorError, RuntimeError) as err:
-            raise ValueError(f"{path / WEIGHTS_FILE}: weights do not fit the model: "
-                             f"{err}") from None
-        locator.model_ = model.eval()
+        locator.model_ = load_weights(
+            _Head(locator.dim_, config["n_cells"], locator.hidden, locator.dropout),
+            path / WEIGHTS_FILE)
         locator.history_ = config["history"]
         locator.best_epoch_ = int(config["best_epoch"])
-        locator.extractor_ = None
+        locator.extractor_ = extractor
         locator.skipped_ = []
-        if config.get("extractor") is not None:
-            locator.extractor_ = load_extractor(path / FEATURE_DIR, config["extractor"]["name"])
         return locator
