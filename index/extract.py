@@ -281,8 +281,9 @@ def extract_features(
         rows = need[fresh.ok]
         failed = need[~fresh.ok]
         ok[failed] = False
-        if not skipped:  # the same photos fail whichever feature asks
-            skipped = list(fresh.skipped)
+        # a photo that fails for several groups is reported once
+        known_paths = {entry.path for entry in skipped}
+        skipped += [entry for entry in fresh.skipped if entry.path not in known_paths]
         for name in names:
             full[name][rows] = fresh.matrices[name]
             known = [i for i in rows if hashes[i]]

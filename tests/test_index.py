@@ -344,3 +344,27 @@ def test_feature_cache_is_per_feature(data_dir, tmp_path, monkeypatch):
                              tmp_path / "w3", progress=False)
     for name in ("tiny", "color"):
         assert np.array_equal(both.matrices[name], plain.matrices[name])
+
+
+def test_feature_cache_reports_every_failure(data_dir, tmp_path):
+    """Photos that fail for one group of features and not another are still reported."""
+    from PIL import Image
+
+    from im2gps.features import create
+    from im2gps.index import extract_features
+    from im2gps.index.cache import FeatureCache
+    from im2gps.photos import PhotoCollection
+
+    manifest = _manifest(data_dir, tmp_path, 4)
+    table = pd.read_csv(manifest)
+    Image.new("RGB", (2, 2)).save(tmp_path / "dot.png")
+    table.loc[len(table)] = [str(tmp_path / "dot.png"), *table.iloc[0, 1:].tolist()]
+    table.to_csv(manifest, index=False)
+    collection = PhotoCollection.from_csv(manifest)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(collection.subset([0, 1]), {"tiny": create("tiny")}, tmp_path / "w1",
+                     progress=False, cache=cache)  # tiny cached for two photos only
+    both = extract_features(collection, {"tiny": create("tiny"), "color": create("color")},
+                            tmp_path / "w2", progress=False, cache=cache)
+    assert both.ok.tolist() == [True, True, True, True, False]
+    assert [Path(s.path).name for s in both.skipped] == ["dot.png"]
