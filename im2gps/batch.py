@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from im2gps.arguments import json_safe
+from im2gps.jsonable import json_safe
 
 __all__ = ["CSV_COLUMNS", "CsvWriter", "JsonLinesWriter", "chunks", "expand_inputs"]
 

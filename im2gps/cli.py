@@ -553,6 +553,17 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------
+def _intake_options(command: argparse.ArgumentParser) -> None:
+    """The options of reading photos, shared by ``index build`` and ``index add``."""
+    command.add_argument("--coords", metavar="CSV",
+                         help="coordinates by photo id for containers that keep them apart "
+                              "(MP-16 msgpack shards: IMG_ID,LAT,LON; OSV-5M zips: "
+                              "id,latitude,longitude)")
+    command.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
+                         help="refuse photos with more pixels than this as possible "
+                              "decompression bombs (default: %(default)s, 300 megapixels)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from im2gps import __version__
@@ -574,10 +585,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "command runs again; the index appears under DIR only when complete.")
     build.add_argument("photos", help="folder of geotagged photos, CSV manifest image,lat,lon, "
                        "or msgpack / WebDataset tar shards / zip archives (a folder or a file)")
-    build.add_argument("--coords", metavar="CSV",
-                       help="coordinates by photo id for containers that keep them apart "
-                            "(MP-16 msgpack shards: IMG_ID,LAT,LON; OSV-5M zips: "
-                            "id,latitude,longitude)")
     build.add_argument("--out", required=True, help="index directory to create")
     build.add_argument("--features", type=feature_list, default="tiny,color,texton,gist,lines",
                        help="comma-separated features (default: %(default)s)")
@@ -606,9 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="photos sampled to learn textons (default: %(default)s)")
     build.add_argument("--seed", type=nonnegative_int, default=0,
                        help="random seed (default: 0)")
-    build.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
-                       help="refuse photos with more pixels than this as possible decompression "
-                            "bombs (default: %(default)s, 300 megapixels)")
+    _intake_options(build)
     build.add_argument("--overwrite", action="store_true", help="replace an existing index")
     build.add_argument("--local-features", action="store_true",
                        help="also store RootSIFT local features for geometric verification")
@@ -624,13 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("index", help="index directory")
     add.add_argument("photos", help="folder of geotagged photos, CSV manifest image,lat,lon, "
                      "or containers (as for index build)")
-    add.add_argument("--coords", metavar="CSV",
-                     help="coordinates by photo id for msgpack shards or zip archives")
     add.add_argument("--jobs", type=positive_int, default=1,
                      help="worker processes (default: 1)")
-    add.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
-                     help="refuse photos with more pixels than this as possible decompression "
-                          "bombs (default: %(default)s, 300 megapixels)")
+    _intake_options(add)
     add.add_argument("--json", action="store_true", help="print the index info as JSON")
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_index_add)

@@ -31,14 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from im2gps.kinds import directory_kind as locator_kind  # what a saved directory is
+
 __all__ = ["LocatorMixin", "load", "locator_kind"]
-
-
-def locator_kind(path: str | os.PathLike) -> str | None:
-    """What kind of saved locator a directory holds (see :mod:`im2gps.kinds`), else None."""
-    from im2gps.kinds import directory_kind
-
-    return directory_kind(path)
 
 
 def load(path: str | os.PathLike, **kwargs: Any) -> Any:

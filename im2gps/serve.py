@@ -124,8 +124,8 @@ class App:
 
     def answers(self, image: Any) -> list[dict[str, Any]]:
         """Each model's answer to one photo, JSON-ready (with a map as a data URI)."""
-        from im2gps.arguments import json_safe
         from im2gps.gazetteer import nearest_place
+        from im2gps.jsonable import json_safe
 
         out = []
         for position, (name, kind, locator) in enumerate(self.models):
