@@ -20,7 +20,6 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def index(name: str, features: str) -> Path:
 
 
 def main() -> None:
-    from im2gps.serve import App, listen
+    from im2gps.serve import App, listen_in_thread
 
     spec = importlib.util.spec_from_file_location("test_serve", REPO / "tests" / "test_serve.py")
     test_serve = importlib.util.module_from_spec(spec)
@@ -76,22 +75,7 @@ def main() -> None:
     models = [index("serve-classical", "tiny,color,texton,gist,lines"),
               index("serve-cnn", "cnn")]
     app = App(models)
-    loop = asyncio.new_event_loop()
-    port: list[int] = []
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            port.append(listen(app, 0))
-
-        loop.run_until_complete(start())
-        started.set()
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    started.wait(60)
+    port, stop = listen_in_thread(app)
     with tempfile.TemporaryDirectory() as tmp:
         photo = beach_photo(Path(tmp) / "beach.jpg")
         browser = test_serve.Browser(Path(tmp) / "profile")
@@ -100,7 +84,7 @@ def main() -> None:
             await browser.connect()
             await browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=1100,
                                deviceScaleFactor=1, mobile=False)
-            await browser.call("Page.navigate", url=f"http://127.0.0.1:{port[0]}/")
+            await browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
             await browser.wait_for("!!document.getElementById('file')")
             await browser.upload(photo)
             await browser.wait_for("document.getElementById('status').textContent === "
@@ -112,7 +96,7 @@ def main() -> None:
             data = asyncio.run(scenario())
         finally:
             browser.close()
-    loop.call_soon_threadsafe(loop.stop)
+    stop()
     app.close()
     if browser.errors:
         raise SystemExit(f"console errors: {browser.errors}")

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["App", "listen", "load_model", "make_app", "serve"]
+__all__ = ["App", "listen", "listen_in_thread", "load_model", "make_app", "serve"]
 
 #: Largest upload accepted by default (MB).
 MAX_UPLOAD_MB = 20
@@ -246,6 +246,50 @@ def listen(app: App, port: int = 0, host: str = "127.0.0.1") -> int:
     sockets = tornado.netutil.bind_sockets(port, host)
     server.add_sockets(sockets)
     return int(sockets[0].getsockname()[1])
+
+
+def listen_in_thread(app: App, port: int = 0, host: str = "127.0.0.1", timeout: float = 60
+                     ) -> tuple[int, Any]:
+    """Run the HTTP server of ``app`` in a daemon thread with its own event loop.
+
+    For tests, scripts and notebooks that go on while it serves.
+
+    Returns
+    -------
+    (port, stop) : tuple of int and callable
+        The bound port, and a function that stops the loop and joins the thread.
+
+    Raises
+    ------
+    TimeoutError
+        If the server does not listen within ``timeout`` seconds.
+    """
+    import threading
+
+    loop = asyncio.new_event_loop()
+    bound: list[int] = []
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def start() -> None:
+            bound.append(listen(app, port, host))
+
+        loop.run_until_complete(start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(timeout):
+        raise TimeoutError(f"the web app did not listen within {timeout} s")
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return bound[0], stop
 
 
 def serve(models: list[str | os.PathLike], port: int = 8000, host: str = "127.0.0.1",

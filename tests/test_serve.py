@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 
 from im2gps.cli import EXIT_OK, main
-from im2gps.serve import App, listen
+from im2gps.serve import App, listen_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -39,26 +38,9 @@ def index_dir(data_dir, tmp_path_factory):
 def server(index_dir):
     """The app on a free port, in a thread with its own event loop (1 MB upload limit)."""
     app = App([index_dir, index_dir], max_upload_mb=1)
-    loop = asyncio.new_event_loop()
-    port: list[int] = []
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            port.append(listen(app, 0))
-
-        loop.run_until_complete(start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield app, f"http://127.0.0.1:{port[0]}"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    port, stop = listen_in_thread(app, timeout=30)
+    yield app, f"http://127.0.0.1:{port}"
+    stop()
     app.close()
     assert not app.upload_dir.exists()  # uploads leave nothing behind
 
