@@ -18,6 +18,7 @@ __all__ = [
     "to_unit_vectors",
     "to_latlon",
     "kernel_density",
+    "check_degrees",
 ]
 
 # Rows of a chunk of kernel evaluations: about 32 MiB of float64 at a time.
@@ -121,3 +122,25 @@ def kernel_density(lat, lon, db_lat, db_lon, bandwidth_km: float) -> np.ndarray:
     points = to_unit_vectors(np.ravel(lat), np.ravel(lon))
     data = to_unit_vectors(np.ravel(db_lat), np.ravel(db_lon))
     return _vmf_density(points, data, kappa)
+
+
+def check_degrees(lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    """``lat``, ``lon`` as flat float64 arrays, once checked to be finite WGS84 degrees.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, or naming the first rows that are not finite or
+        out of range (lat in [-90, 90], lon in [-180, 180]).
+    """
+    lat = np.atleast_1d(np.asarray(lat, dtype=np.float64)).ravel()
+    lon = np.atleast_1d(np.asarray(lon, dtype=np.float64)).ravel()
+    if lat.shape != lon.shape:
+        raise ValueError(f"lat and lon differ in length: {lat.size} != {lon.size}")
+    bad = ~(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(f"{r} ({lat[r]}, {lon[r]})" for r in rows[:5])
+        raise ValueError(f"{rows.size} point(s) are not finite WGS84 degrees (lat in [-90, 90], "
+                         f"lon in [-180, 180]), e.g. row {shown}")
+    return lat, lon

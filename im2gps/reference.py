@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from im2gps.geo import EARTH_RADIUS_KM, _vmf_density, _vmf_kernel, to_latlon, to_unit_vectors
+from im2gps.geo import (
+    EARTH_RADIUS_KM,
+    _vmf_density,
+    _vmf_kernel,
+    check_degrees,
+    to_latlon,
+    to_unit_vectors,
+)
 from im2gps.locators import LocatorMixin
 from im2gps.photos import PhotoCollection
 from im2gps.predictions import Predictions
@@ -54,8 +61,7 @@ def _coords_of(photos: Any) -> np.ndarray:
     coords = np.asarray(photos if coords is None else coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"expected (n, 2) lat/lon degrees, got an array of shape {coords.shape}")
-    if not (np.all(np.abs(coords[:, 0]) <= 90) and np.all(np.abs(coords[:, 1]) <= 180)):
-        raise ValueError("coordinates must be lat in [-90, 90] and lon in [-180, 180] degrees")
+    check_degrees(coords[:, 0], coords[:, 1])
     return coords
 
 

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 import s2sphere
 
-from im2gps.geo import to_latlon, to_unit_vectors
+from im2gps.geo import check_degrees, to_latlon, to_unit_vectors
 
 __all__ = [
     "CELL_COLUMNS",
@@ -96,19 +96,6 @@ _ONE = np.uint64(1)
 
 
 # -- cell ids ---------------------------------------------------------------
-def _check_coordinates(lat, lon) -> tuple[np.ndarray, np.ndarray]:
-    lat = np.atleast_1d(np.asarray(lat, dtype=np.float64)).ravel()
-    lon = np.atleast_1d(np.asarray(lon, dtype=np.float64)).ravel()
-    if lat.shape != lon.shape:
-        raise ValueError(f"lat and lon differ in length: {lat.size} != {lon.size}")
-    bad = ~(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        shown = ", ".join(f"{r} ({lat[r]}, {lon[r]})" for r in rows[:5])
-        raise ValueError(f"{rows.size} point(s) are not finite WGS84 degrees, e.g. row {shown}")
-    return lat, lon
-
-
 def leaf_cell_ids(lat, lon, progress: bool = False) -> np.ndarray:
     """The S2 leaf cell (level 30) of each point, as uint64 cell ids.
 
@@ -132,7 +119,7 @@ def leaf_cell_ids(lat, lon, progress: bool = False) -> np.ndarray:
     """
     from tqdm.auto import tqdm
 
-    lat, lon = _check_coordinates(lat, lon)
+    lat, lon = check_degrees(lat, lon)
     from_degrees, from_lat_lng = s2sphere.LatLng.from_degrees, s2sphere.CellId.from_lat_lng
     points = tqdm(zip(lat.tolist(), lon.tolist(), strict=True), total=lat.size, unit="photo",
                   desc="S2 cells", disable=not progress, mininterval=0.5)
@@ -268,7 +255,7 @@ def partition(lat, lon, t_max: int, t_min: int, min_level: int = 0,
     >>> cells[["token", "level", "count"]].values.tolist(), assignment.tolist()
     ([['5', 0, 2], ['9', 0, 1]], [0, 0, 1])
     """
-    lat, lon = _check_coordinates(lat, lon)
+    lat, lon = check_degrees(lat, lon)
     return _partition_leaves(leaf_cell_ids(lat, lon, progress), lat, lon, t_max, t_min,
                              min_level, max_level)
 
@@ -299,7 +286,7 @@ def hierarchical_partition(lat, lon, t_maxes: Sequence[int], t_min: int, min_lev
         partitions nest: every cell of a finer table lies inside exactly one
         cell of each coarser table.
     """
-    lat, lon = _check_coordinates(lat, lon)
+    lat, lon = check_degrees(lat, lon)
     if len(t_maxes) == 0:
         raise ValueError("t_maxes is empty")
     leaf = leaf_cell_ids(lat, lon, progress)
