@@ -118,6 +118,10 @@ def cmd_locate_album(args: argparse.Namespace) -> int:
         raise UsageError("give photos either as IMAGE arguments or with --album, not both")
     if args.explain:
         raise UsageError("--explain works on single photos, not with --album")
+    for option, given in (("--jsonl", getattr(args, "jsonl", False)),
+                          ("--out", getattr(args, "out", None))):
+        if given:
+            raise UsageError(f"{option} streams single photos; with --album use --json")
     locator = load_for_album(args.index, args.album_method, args.travel_prior)
     base = getattr(locator, "base", None)
     if base is not None and hasattr(base, "index_"):

@@ -239,6 +239,12 @@ def cmd_locate(args: argparse.Namespace) -> int:
         raise UsageError(f"--{foreign[0].replace('_', '-')} does not apply to "
                          f"{type(locator).__name__} ({args.index})")
     locator.set_params(**given)
+    if given.get("verification", "off") != "off":
+        from im2gps.index.local import LOCAL_DIR
+
+        if not (locator.index_.path / LOCAL_DIR / "local.json").is_file():
+            raise UsageError(f"--verify {args.verify}: {args.index} holds no local features; "
+                             "build it with `im2gps index build --local-features`")
     if hasattr(locator, "index_") and getattr(locator, "vote", "") != "1nn" and \
             int(locator.k) >= 0.5 * len(locator.index_):
         print(f"im2gps: warning: k = {locator.k} neighbours out of the {len(locator.index_)} "

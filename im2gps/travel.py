@@ -355,8 +355,23 @@ class TravelPrior:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TravelPrior:
-        """Read a prior written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a prior written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, if it is not JSON or not a travel prior of this version.
+        """
+        try:
+            document = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable travel prior ({err})") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}: not a travel prior of format version {FORMAT_VERSION}")
+        try:
+            return cls.from_dict(document)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: {err}") from None
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v:.4g}" for k, v in self.get_params().items())

@@ -189,6 +189,25 @@ def add_photos(
                               "already_indexed": sum(s.reason.startswith(ALREADY)
                                                      for s in skipped)}]
     write_manifest(tmp, manifest)
+    sift = _local_extractor(out)  # read before the old directory is replaced
     swap_into_place(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
-    return GeoIndex.load(out, verify=False)
+    grown = GeoIndex.load(out, verify=False)
+    if sift is not None:
+        # Local features (index build --local-features) are rows of the photo table:
+        # extracted again for the grown index, with the same settings, never dropped.
+        from im2gps.index.local import add_local_features
+
+        add_local_features(grown, sift, jobs=jobs, progress=progress)
+    return grown
+
+
+def _local_extractor(index_dir: Path):
+    """The RootSIFT settings of an index's local features, or None when it has none."""
+    from im2gps.index.local import LOCAL_DIR
+
+    if not (index_dir / LOCAL_DIR / "local.json").is_file():
+        return None
+    from im2gps.features.sift import LocalFeatureSet
+
+    return LocalFeatureSet.load(index_dir / LOCAL_DIR).extractor()

@@ -195,8 +195,9 @@ def load_local_features(index: GeoIndex) -> LocalFeatureSet:
     """
     path = index.path / LOCAL_DIR
     if not (path / "local.json").is_file():
-        raise FileNotFoundError(f"{path}: this index holds no local features; add them with "
-                                "im2gps.index.local.add_local_features(index)")
+        raise FileNotFoundError(f"{path}: this index holds no local features; build it with "
+                                "`im2gps index build --local-features` (or add them with "
+                                "im2gps.index.local.add_local_features(index) from Python)")
     features = LocalFeatureSet.load(path)
     if len(features) != len(index.photos):
         raise ValueError(f"{path}: {len(features)} photos of local features, the index has "

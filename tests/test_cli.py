@@ -202,3 +202,27 @@ def test_build_with_local_features_and_locate_with_verification(data_dir, tmp_pa
     first = document["neighbors"][0]
     assert first["distance"] < 1e-3 and first["inliers"] >= 50
     assert abs(document["lat"] - table["lat"][3]) < 1e-6
+
+
+def test_add_keeps_local_features_and_verify_needs_them(data_dir, tmp_path):
+    """index add extends an index's local features; --verify on an index without them is a
+    usage error that says how to build one."""
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:14].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.iloc[:10].to_csv(tmp_path / "db.csv", index=False)
+    table.iloc[10:].to_csv(tmp_path / "more.csv", index=False)
+    out = tmp_path / "index"
+    assert main(["index", "build", str(tmp_path / "db.csv"), "--out", str(out), "--features",
+                 "tiny", "--local-features", "--no-progress"]) == EXIT_OK
+    assert main(["index", "add", str(out), str(tmp_path / "more.csv"), "--no-progress"]) == EXIT_OK
+    from im2gps.index import GeoIndex
+    from im2gps.index.local import load_local_features
+
+    assert len(load_local_features(GeoIndex.load(out))) == 14
+    plain = tmp_path / "plain"
+    assert main(["index", "build", str(tmp_path / "db.csv"), "--out", str(plain), "--features",
+                 "tiny", "--no-progress"]) == EXIT_OK
+    result = run("locate", str(plain), table["image"][0], "--verify", "best")
+    assert result.returncode == EXIT_USAGE and "--local-features" in result.stderr
+    result = run("locate", str(plain), "--album", str(tmp_path / "db.csv"), "--jsonl")
+    assert result.returncode == EXIT_USAGE and "--jsonl" in result.stderr
