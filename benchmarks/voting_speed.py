@@ -18,14 +18,15 @@ scikit-learn answer is the centre of its largest cluster, put back on the
 sphere. Results go to ``benchmarks/results/voting_speed.{json,md}``.
 
 A second section times the default vote (Gaussian kernel, k = 120) the way a
-query pays for it: all 237 queries batched, and one query at a time, with the
-float32 mode seeking (the default since issue 12) against the float64 one
-(the arithmetic before it) in the same run, interleaved over ``--rounds``
-rounds (min and median). Agreement of the chosen modes is measured as above
-(distance between the two answers, share within 1 km), beside the floor of
-that measure: how far float64's own answers move when every neighbour is
-moved by about 10 cm (1e-6 degrees), because Gaussian seekers that stop on a
-flat density top stop wherever their step falls below the tolerance.
+query pays for it: all 237 queries batched, and one query at a time, today's
+code against ``im2gps/voting.py`` before issue 12 (commit ``BEFORE_COMMIT``,
+read with ``git show``, so the benchmark needs the repository's history), in
+the same run, interleaved over ``--rounds`` rounds (min and median).
+Agreement of the chosen modes is measured as above (distance between the two
+answers, share within 1 km), beside the floor of that measure: how far the
+old code's own answers move when every neighbour is moved by about 10 cm
+(1e-6 degrees), because Gaussian seekers that stop on a flat density top stop
+wherever their step falls below the tolerance.
 
 Run: ``python benchmarks/voting_speed.py [--bandwidth-km 200] [--k 120] [--rounds 5]``.
 """
@@ -35,7 +36,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -92,39 +96,66 @@ def _timed(function) -> float:
     return time.perf_counter() - start
 
 
+#: The voting module before issue 12 (float64 throughout): the baseline of the default vote.
+BEFORE_COMMIT = "5911d9d"
+
+
+def voting_at(commit: str):
+    """``im2gps.voting`` as of ``commit``, loaded from git as module ``voting_<commit>``."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:im2gps/voting.py"],
+                            check=True, capture_output=True, text=True).stdout
+    name = f"voting_{commit}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses look their module up while it runs
+    exec(compile(source, f"{commit}:im2gps/voting.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
 def gaussian_section(lat: np.ndarray, lon: np.ndarray, rounds: int, single: int,
                      bandwidths: tuple[float, ...]) -> dict:
-    """Default Gaussian vote: float32 against float64, batched and one query at a time."""
+    """Default Gaussian vote now against the code before issue 12, batched and one at a time."""
+    before = voting_at(BEFORE_COMMIT)
+    variants = {
+        "before": lambda la, lo, h: before.meanshift(la, lo, bandwidth_km=h),
+        "now, float64": lambda la, lo, h: meanshift(la, lo, bandwidth_km=h, precision="float64"),
+        "now, default": lambda la, lo, h: meanshift(la, lo, bandwidth_km=h),
+    }
     out: dict = {}
     q = len(lat)
     for h in bandwidths:
         times: dict[str, dict[str, list[float]]] = {
-            p: {"batched": [], "single": []} for p in ("float64", "float32")}
+            name: {"batched": [], "single": []} for name in variants}
         for r in range(rounds):
-            order = ("float64", "float32") if r % 2 == 0 else ("float32", "float64")
-            for precision in order:
-                times[precision]["batched"].append(1000 * _timed(lambda p=precision, h=h: meanshift(
-                    lat, lon, bandwidth_km=h, precision=p)) / q)
-                times[precision]["single"].append(1000 * _timed(lambda p=precision, h=h: [
-                    meanshift(lat[i], lon[i], bandwidth_km=h, precision=p)
-                    for i in range(single)]) / single)
-        v64 = meanshift(lat, lon, bandwidth_km=h, precision="float64")
-        v32 = meanshift(lat, lon, bandwidth_km=h, precision="float32")
+            names = list(variants)
+            for name in names[r % len(names):] + names[:r % len(names)]:  # interleaved
+                vote = variants[name]
+                times[name]["batched"].append(
+                    1000 * _timed(lambda v=vote, h=h: v(lat, lon, h)) / q)
+                times[name]["single"].append(1000 * _timed(lambda v=vote, h=h: [
+                    v(lat[i], lon[i], h) for i in range(single)]) / single)
+        v_before = variants["before"](lat, lon, h)
+        v_now = variants["now, default"](lat, lon, h)
+        one_now = [variants["now, default"](lat[i], lon[i], h) for i in range(q)]
+        one_lat = np.array([v.lat[0] for v in one_now])
+        one_lon = np.array([v.lon[0] for v in one_now])
         jitter = np.random.default_rng(1).uniform(-1e-6, 1e-6, size=(2, *lat.shape))
-        vj = meanshift(lat + jitter[0], lon + jitter[1], bandwidth_km=h, precision="float64")
-        gap = haversine_km(v64.lat, v64.lon, v32.lat, v32.lon)
-        floor = haversine_km(v64.lat, v64.lon, vj.lat, vj.lon)
-        stats = {p: {mode: {"min_ms": min(t), "median_ms": float(np.median(t)), "all": t}
-                     for mode, t in by.items()} for p, by in times.items()}
-        for mode in ("batched", "single"):
-            stats["float32"][mode]["ratio_min"] = (stats["float32"][mode]["min_ms"]
-                                                   / stats["float64"][mode]["min_ms"])
-            stats["float32"][mode]["ratio_median"] = (stats["float32"][mode]["median_ms"]
-                                                      / stats["float64"][mode]["median_ms"])
+        vj = before.meanshift(lat + jitter[0], lon + jitter[1], bandwidth_km=h)
+        gap = haversine_km(v_before.lat, v_before.lon, v_now.lat, v_now.lon)
+        gap_one = haversine_km(v_before.lat, v_before.lon, one_lat, one_lon)
+        floor = haversine_km(v_before.lat, v_before.lon, vj.lat, vj.lon)
+        stats = {name: {mode: {"min_ms": min(t), "median_ms": float(np.median(t)), "all": t}
+                        for mode, t in by.items()} for name, by in times.items()}
+        for name in variants:
+            for mode in ("batched", "single"):
+                for stat in ("min", "median"):
+                    stats[name][mode][f"ratio_{stat}"] = (
+                        stats[name][mode][f"{stat}_ms"] / stats["before"][mode][f"{stat}_ms"])
         out[f"{h:g}"] = {
-            "times": stats, "iterations": v32.n_iter,
+            "times": stats, "iterations": v_now.n_iter,
             "agree_frac_le_1km": float(np.mean(gap <= 1.0)), "gap_km_max": float(gap.max()),
-            "same_cluster_count_frac": float(np.mean(v64.n_clusters == v32.n_clusters)),
+            "single_agree_frac_le_1km": float(np.mean(gap_one <= 1.0)),
+            "single_gap_km_max": float(gap_one.max()),
+            "same_cluster_count_frac": float(np.mean(v_before.n_clusters == v_now.n_clusters)),
             "jitter_floor_frac_le_1km": float(np.mean(floor <= 1.0)),
             "jitter_floor_gap_km_max": float(floor.max()),
         }
@@ -255,38 +286,42 @@ mean-shift clustering rule) the chosen modes agree within 1 km in
 {100 * result["seed_membership_frac_le_1km"]:.1f}% of queries; the rest differ by
 which cluster counts as largest, not by the modes found.
 
-## The default vote: Gaussian kernel, k = {args.k}, float32 against float64
+## The default vote: Gaussian kernel, k = {args.k}, against the code before issue 12
 
 Vote time per query in ms (mode seeking, merging and ranking; the search is
 not included), all {q} queries batched and {args.single} queries one at a
 time, {args.rounds} interleaved rounds on a shared 2-core machine (other
 users' work running; see the min column for the least disturbed round), every
-thread pool at one thread as the CLI sets them.
-float64 is the arithmetic before issue 12 (goal: float32 at or under 1 ms
-batched and 2 ms one at a time).
+thread pool at one thread as the CLI sets them. Baseline: `im2gps/voting.py`
+as of commit {BEFORE_COMMIT} (float64 throughout), loaded from git in the same
+run. Now: float32 batched kernel sums with every stop on a float64 step, the
+Gaussian's squared great-circle distance from a three-term series in the
+squared chord, a one-query float64 loop of 2-D products, and a merge that
+settles lone modes before its loop. Goal: the default at or under 1 ms batched
+and 2 ms one at a time.
 
-| bandwidth | precision | batched min | batched median | one at a time min \
-| one at a time median | ratio to float64 (batched / one, median) |
+| bandwidth | code | batched min | batched median | one at a time min \
+| one at a time median | ratio to before (batched / one, median) |
 |---:|---|---:|---:|---:|---:|---:|
 """
     for bw, g in gaussian.items():
-        for precision in ("float64", "float32"):
-            t = g["times"][precision]
-            ratio = (f"{t['batched']['ratio_median']:.2f} / {t['single']['ratio_median']:.2f}"
-                     if precision == "float32" else "1")
-            md += (f"| {bw} km | {precision} | {t['batched']['min_ms']:.2f} | "
+        for name, t in g["times"].items():
+            md += (f"| {bw} km | {name} | {t['batched']['min_ms']:.2f} | "
                    f"{t['batched']['median_ms']:.2f} | {t['single']['min_ms']:.2f} | "
-                   f"{t['single']['median_ms']:.2f} | {ratio} |\n")
+                   f"{t['single']['median_ms']:.2f} | {t['batched']['ratio_median']:.2f} / "
+                   f"{t['single']['ratio_median']:.2f} |\n")
     md += """
-Agreement of the chosen modes, float32 against float64, measured as above, and
-its floor (float64 against float64 with every neighbour moved by about 10 cm):
+Agreement of the chosen modes, the default now against the code before,
+measured as above (batched, and each query voted alone), and its floor (the
+code before against itself with every neighbour moved by about 10 cm):
 
-| bandwidth | float32 within 1 km of float64 | largest gap km | same number of clusters \
-| floor: within 1 km | floor: largest gap km |
-|---:|---:|---:|---:|---:|---:|
+| bandwidth | batched within 1 km | largest gap km | alone within 1 km | largest gap km \
+| same number of clusters | floor: within 1 km | floor: largest gap km |
+|---:|---:|---:|---:|---:|---:|---:|---:|
 """
     for bw, g in gaussian.items():
         md += (f"| {bw} km | {100 * g['agree_frac_le_1km']:.1f}% | {g['gap_km_max']:.2f} | "
+               f"{100 * g['single_agree_frac_le_1km']:.1f}% | {g['single_gap_km_max']:.2f} | "
                f"{100 * g['same_cluster_count_frac']:.1f}% | "
                f"{100 * g['jitter_floor_frac_le_1km']:.1f}% | "
                f"{g['jitter_floor_gap_km_max']:.2f} |\n")

@@ -10,7 +10,7 @@ import pytest
 from sklearn.cluster import MeanShift
 
 from im2gps.geo import EARTH_RADIUS_KM, haversine_km, to_latlon, to_unit_vectors
-from im2gps.voting import Votes, kde_vote, meanshift, one_nn
+from im2gps.voting import SERIES_MAX_BANDWIDTH_KM, Votes, _kernel, kde_vote, meanshift, one_nn
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -140,12 +140,14 @@ def test_biggest_cluster_wins_and_weights_can_change_it():
     assert (v0.labels[0, :15] == -1).all()
 
 
-@pytest.mark.parametrize(("precision", "atol_km"), [("float64", 1e-7), ("auto", 1.0)])
+@pytest.mark.parametrize(("precision", "atol_km"), [("float64", 0.05), ("auto", 1.0)])
 def test_nan_neighbours_are_ignored(real_sets, precision, atol_km):
-    """NaN padding changes nothing. With float32 kernel sums (the default at 200 km) the
-    padded sums round differently, and seekers that stop on a flat density top stop a
-    little elsewhere: the same modes within 1 km, the agreement benchmarks/voting_speed.py
-    measures."""
+    """NaN padding changes nothing but the order of summation. Seekers that stop on a
+    flat density top stop wherever their step falls below the tolerance, so rounding
+    moves them a little: in float64 by no more than moving every neighbour by 10 cm
+    does (the floor benchmarks/voting_speed.py measures, 0.01-0.04 km); with float32
+    kernel sums (the default at 200 km) the same modes within 1 km, the agreement that
+    benchmark measures."""
     lat, lon = real_sets
     rng = np.random.default_rng(3)
     # Insert NaN padding at random places; the result must be that of the valid ones.
@@ -169,15 +171,21 @@ def test_nan_neighbours_are_ignored(real_sets, precision, atol_km):
 
 @pytest.mark.parametrize("kernel", ["gaussian", "flat"])
 def test_batched_equals_per_query(real_sets, kernel):
+    """One query alone (its own float64 path) gives what it gets in a float64 batch, at
+    any batch size; the default float32 batch agrees within 1 km."""
     lat, lon = real_sets
-    batched = meanshift(lat, lon, bandwidth_km=300.0, kernel=kernel)
-    small = meanshift(lat, lon, bandwidth_km=300.0, kernel=kernel, batch_size=7)
+    batched = meanshift(lat, lon, bandwidth_km=300.0, kernel=kernel, precision="float64")
+    small = meanshift(lat, lon, bandwidth_km=300.0, kernel=kernel, batch_size=7,
+                      precision="float64")
+    default = meanshift(lat, lon, bandwidth_km=300.0, kernel=kernel)
     _check_consistent(batched, lat, lon)
     assert (batched.n_clusters > 1).any()
     for i in range(len(lat)):
         single = meanshift(lat[i], lon[i], bandwidth_km=300.0, kernel=kernel)
+        assert single.params["precision"] == "float64"
         _assert_same(single, 0, batched, i)
         _assert_same(small, i, batched, i)
+    assert haversine_km(default.lat, default.lon, batched.lat, batched.lon).max() < 1.0
 
 
 def test_mode_is_a_density_peak_on_real_sets(real_sets):
@@ -294,3 +302,18 @@ def test_kde_vote_picks_densest_neighbour():
     assert haversine_km(weighted.lat[0], weighted.lon[0], 48.85, 2.35) < 15
     missing = kde_vote(np.full((1, 3), np.nan), np.full((1, 3), np.nan), 50)
     assert np.isnan(missing.lat[0]) and missing.n_clusters[0] == 0
+
+
+@pytest.mark.parametrize("bandwidth_km", [25.0, 200.0, 400.0, SERIES_MAX_BANDWIDTH_KM, 2500.0])
+def test_gaussian_kernel_against_great_circle_form(bandwidth_km):
+    """The Gaussian kernel of the squared chord (its series up to 1,000 km, the exact
+    form beyond) against exp(-d^2 / 2h^2) of the haversine distance, over the sphere."""
+    lat = np.linspace(-90.0, 90.0, 4001)
+    d = haversine_km(0.0, 0.0, lat, 0.0)
+    chord2 = 2.0 - 2.0 * np.cos(np.radians(lat))
+    got = _kernel(chord2.copy(), "gaussian", bandwidth_km)
+    want = np.exp(-0.5 * (d / bandwidth_km) ** 2)
+    assert np.abs(got - want).max() < 1e-6
+    assert got[2000] == 1.0  # zero distance
+    # rounding can make a squared chord slightly negative: still a kernel value of 1
+    assert _kernel(np.array([-1e-16]), "gaussian", bandwidth_km)[0] == pytest.approx(1.0)
