@@ -27,15 +27,18 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from im2gps.archives import is_member_ref, read_member
 from im2gps.errors import PhotoError
 from im2gps.gps import check_range, decode_gps_ifd, decode_xmp, parse_coordinate
 from im2gps.kinds import MARKERS, directory_kind
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: a one-photo locate needs none
+    import pandas as pd
 
 __all__ = [
     "DECODE_SIDE",
@@ -404,6 +407,8 @@ def check_coordinates(path: str | os.PathLike, lat: float, lon: float) -> None:
 
 def skipped_table(entries: Sequence[Skipped]) -> pd.DataFrame:
     """Skipped entries as a table with columns ``path, reason`` (as ``skipped.csv`` holds)."""
+    import pandas as pd
+
     return pd.DataFrame([vars(s) for s in entries], columns=["path", "reason"])
 
 
@@ -487,6 +492,8 @@ def _manifest_columns(manifest: Path, header: list[str]) -> list[str]:
 
 def _typed(column: pd.Series) -> pd.Series:
     """An extra column as numbers where every value is one, else as the text it was."""
+    import pandas as pd
+
     converted = pd.to_numeric(column, errors="coerce")
     if len(column) and converted.notna().all():
         return converted
@@ -663,6 +670,8 @@ class PhotoCollection:
                 skipped.append(Skipped(err.path, err.reason))
                 continue
             rows.append({"id": rel.as_posix(), "image": str(path), "lat": lat, "lon": lon})
+        import pandas as pd
+
         table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon"])
         return cls(table, skipped, str(folder))
 
@@ -752,6 +761,8 @@ class PhotoCollection:
             record.update(id=photo_id, image=str(path), lat=lat, lon=lon)
             rows.append(record)
         extras = [c for c in columns if c not in ("image", "lat", "lon")]
+        import pandas as pd
+
         table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon", *extras])
         table["lat"] = table["lat"].astype(np.float64)
         table["lon"] = table["lon"].astype(np.float64)
@@ -862,6 +873,8 @@ class PhotoCollection:
         if coords is not None and by_key and not matched and rows == []:
             raise PhotoError(path, f"no photo id of the containers is in {coords} (ids there "
                                    f"look like {next(iter(by_key))!r}); is it the right --coords?")
+        import pandas as pd
+
         table = pd.DataFrame(rows, columns=["id", "image", "lat", "lon", *extras, "sha256",
                                             "_container"])
         repeated = table["id"].duplicated(keep=False)

@@ -529,9 +529,12 @@ def meanshift(
         as fast; distances computed from float32 dot products are uncertain
         by about ``5 / bandwidth_km`` km (0.025 km at 200 km), so ``"auto"``
         (default) takes float32 for bandwidths of at least
-        :data:`FLOAT32_MIN_BANDWIDTH_KM` and float64 below, and float64 for
-        a single query (its arrays are small: call overhead, not arithmetic,
-        is its cost, and it runs a leaner one-query loop). Positions, every
+        :data:`FLOAT32_MIN_BANDWIDTH_KM` and float64 below, and float64 when
+        only one query has neighbours (its arrays are small: call overhead, not
+        arithmetic, is its cost, and it runs a leaner one-query loop). So a
+        query voted alone and in a batch can differ by float32 rounding (at
+        most 0.2 km on the benchmark's sets, usually centimetres); pass
+        ``"float64"`` for answers that do not depend on the batch. Positions, every
         stopping step (so every final position) and the merge are float64;
         ``benchmarks/voting_speed.py`` measures the agreement of the modes.
 
@@ -569,7 +572,8 @@ def meanshift(
     lat, lon, weights = _as_2d(lat, lon, weights)
     if precision == "auto":
         wide = bandwidth_km >= FLOAT32_MIN_BANDWIDTH_KM
-        precision = "float32" if wide and len(lat) > 1 else "float64"
+        voting = int(np.count_nonzero((weights > 0).any(axis=1)))  # queries with a vote
+        precision = "float32" if wide and voting > 1 else "float64"
     tol_km = bandwidth_km * 1e-3 if tol_km is None else tol_km
     merge_km = bandwidth_km if merge_km is None else merge_km
     q, k = lat.shape
@@ -579,10 +583,12 @@ def meanshift(
     parts, n_iter = [], 0
     for start in range(0, q, max(1, batch_size)):
         sl = slice(start, start + batch_size)
-        if len(points[sl]) == 1 and precision == "float64":
-            modes, it = _shift_one(points[sl][0], weights[sl][0], kernel, bandwidth_km,
-                                   max_iter, float(km_to_chord(tol_km)))
-            modes = modes[None]
+        rows = np.flatnonzero((weights[sl] > 0).any(axis=1))
+        if len(rows) == 1 and precision == "float64":
+            # one query votes (the others, if any, have no neighbours and no seekers)
+            modes = points[sl].copy()
+            modes[rows[0]], it = _shift_one(points[sl][rows[0]], weights[sl][rows[0]], kernel,
+                                            bandwidth_km, max_iter, float(km_to_chord(tol_km)))
         else:
             modes, it = _shift(points[sl], weights[sl], kernel, bandwidth_km, max_iter,
                                float(km_to_chord(tol_km)), dtype=np.dtype(precision).type)

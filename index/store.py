@@ -46,23 +46,24 @@ files. Default query settings chosen at build time are kept in the manifest
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
-import pandas as pd
 
 from im2gps.features import FeatureExtractor, load_extractor
 from im2gps.index import ann
 from im2gps.index.combine import combine
 from im2gps.index.rerank import CompactVectors
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexFormatError", "is_index_dir",
            "manifest_digest", "sha256_file", "verify_index"]
@@ -97,7 +98,10 @@ class GeoIndex:
     manifest : dict
         The parsed ``manifest.json``.
     photos : pandas.DataFrame
-        The photo table (row ``i`` is FAISS id ``i``).
+        The photo table (row ``i`` is FAISS id ``i``). A loaded index keeps
+        the table as read (a ``pyarrow.Table``) until this is first used, so
+        that a one-photo ``locate``, which needs only :meth:`column` and
+        :attr:`coords`, does not import pandas (a quarter of a second).
     extractors : dict of str to FeatureExtractor
         The fitted extractors, in block order.
     faiss_index : faiss.Index
@@ -106,7 +110,9 @@ class GeoIndex:
 
     path: Path
     manifest: dict[str, Any]
-    photos: pd.DataFrame
+    #: The photo table: a pandas.DataFrame, or the pyarrow.Table read from
+    #: photos.parquet until :attr:`photos` is first used.
+    _photo_table: Any
     extractors: dict[str, FeatureExtractor]
     faiss_index: Any
     #: In-memory feature matrices of a :meth:`view` (None: read from ``path``).
@@ -152,7 +158,10 @@ class GeoIndex:
                     _check_sha256(path / name, manifest["files"][name])
         extractors = {f["name"]: load_extractor(path / "extractors", f["name"])
                       for f in manifest["features"]}
-        photos = pd.read_parquet(io.BytesIO(_read(path, "photos.parquet", manifest, verify)))
+        import pyarrow.parquet  # not pandas: see the class docstring
+
+        photos = pyarrow.parquet.read_table(
+            pyarrow.BufferReader(_read(path, "photos.parquet", manifest, verify)))
         data = _read(path, "faiss.index", manifest, verify)
         try:
             faiss_index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
@@ -178,7 +187,29 @@ class GeoIndex:
 
     # -- properties ----------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.photos)
+        return len(self._photo_table)
+
+    @property
+    def photos(self) -> pd.DataFrame:
+        """The photo table (row ``i`` is FAISS id ``i``)."""
+        if not hasattr(self._photo_table, "iloc"):  # still the pyarrow.Table as read
+            self._photo_table = self._photo_table.to_pandas()
+        return self._photo_table
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of the photo table as a ``(n,)`` numpy array (no pandas needed).
+
+        Raises
+        ------
+        KeyError
+            If the table has no column ``name``.
+        """
+        table = self._photo_table
+        if hasattr(table, "iloc"):
+            return table[name].to_numpy()
+        if name not in table.column_names:
+            raise KeyError(name)
+        return table.column(name).to_numpy(zero_copy_only=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -198,7 +229,7 @@ class GeoIndex:
     @property
     def coords(self) -> np.ndarray:
         """``(n, 2)`` (lat, lon) of the indexed photos."""
-        return self.photos[["lat", "lon"]].to_numpy(np.float64)
+        return np.stack([self.column("lat"), self.column("lon")], axis=1).astype(np.float64)
 
     @property
     def search_params(self) -> dict[str, int]:
