@@ -75,11 +75,12 @@ def _answer_map(lat: float, lon: float, points: list[tuple[float, float, float]]
     return _png(figure)
 
 
-def _place_name(place: Any) -> str | None:
-    """"name, region, country" of a gazetteer place (None for no place)."""
+def _place_name(place: Any, region: bool = True) -> str | None:
+    """"name, region, country" of a gazetteer place (without ``region``: "name, country";
+    None for no place)."""
     if place is None:
         return None
-    return ", ".join(p for p in (place.name, place.admin1, place.country) if p)
+    return ", ".join(p for p in (place.name, place.admin1 if region else "", place.country) if p)
 
 
 class App:
@@ -174,7 +175,7 @@ class App:
             if rows:
                 for row, near in zip(rows, nearest_place([r["lat"] for r in rows],
                                                          [r["lon"] for r in rows]), strict=True):
-                    row["place"] = _place_name(near)
+                    row["place"] = _place_name(near, region=False)  # a short table cell
             doc["map"] = _answer_map(lat, lon, [(d["lat"], d["lon"], d["weight"])
                                                 for d in doc["distribution"]])
             out.append(json_safe(doc))
@@ -351,9 +352,9 @@ h1{font-size:1.4em;margin:0 0 .3em}
 #error{color:#b2182b;font-weight:600;margin:.6em 0;min-height:1.2em}
 #preview{max-height:180px;margin:.6em 0;border-radius:4px}
 #answers{display:flex;gap:1em;flex-wrap:wrap}
-.answer{flex:1 1 380px;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.8em}
+.answer{flex:1 1 340px;min-width:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.8em}
 .answer h2{font-size:1.1em;margin:.1em 0}.answer img.map,.answer img.figure{width:100%}
-table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 6px;text-align:left}
+table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 6px;text-align:left}td.at{white-space:nowrap}
 button{margin-top:.4em}.muted{color:#666;font-size:.85em}
 </style></head><body>
 <h1>Where was this photo taken?</h1>
@@ -368,7 +369,7 @@ button{margin-top:.4em}.muted{color:#666;font-size:.85em}
 "use strict";
 const LIMIT = {{LIMIT}};
 const $ = (id) => document.getElementById(id);
-function fmt(x) { return Number(x).toFixed(3); }
+function fmt(x) { return Number(x).toFixed(2); }
 function esc(s) { const d = document.createElement("div"); d.textContent = String(s); return d.innerHTML; }
 async function send(file) {
   $("error").textContent = ""; $("answers").innerHTML = "";
@@ -391,8 +392,8 @@ async function send(file) {
 function card(a, upload) {
   const div = document.createElement("div"); div.className = "answer";
   if (a.failed) { div.innerHTML = `<h2>${esc(a.model)}</h2><p>failed: ${esc(a.error)}</p>`; return div; }
-  const dist = a.distribution.map((d) => `<tr><td>${fmt(d.lat)}, ${fmt(d.lon)}</td><td>${(100 * d.weight).toFixed(1)}%</td><td>${esc(d.label)}</td><td>${esc(d.place || "")}</td></tr>`).join("");
-  const nn = a.neighbours.map((n) => `<tr><td>${esc(n.id)}</td><td>${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
+  const dist = a.distribution.map((d) => `<tr><td class="at">${fmt(d.lat)}, ${fmt(d.lon)}</td><td>${(100 * d.weight).toFixed(1)}%</td><td class="at">${esc(d.label)}</td><td>${esc(d.place || "")}</td></tr>`).join("");
+  const nn = a.neighbours.map((n) => `<tr><td title="${esc(n.id)}">${esc(n.id.split("/").pop())}</td><td class="at">${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
   div.innerHTML = `<h2>${esc(a.model)} <span class="muted">(${a.kind})</span></h2>
     <p class="estimate"><b>${fmt(a.lat)}, ${fmt(a.lon)}</b> near ${esc(a.place || "?")}</p>
     <img class="map" alt="map of the answer of ${esc(a.model)}" src="${a.map}">
