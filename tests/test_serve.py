@@ -1,4 +1,6 @@
-"""im2gps serve: upload errors with clear messages, uploads kept in a temporary folder, and
+"""im2gps serve with an index and a PlaNet model side by side: upload errors with clear
+messages (the page refuses an oversized photo before sending it), uploads kept in a
+temporary folder, and
 the page driven in headless Chromium (a real photo uploaded, answers and maps rendered,
 no console errors) through the DevTools protocol."""
 
