@@ -1,8 +1,8 @@
 """im2gps serve with an index and a PlaNet model side by side: upload errors with clear
 messages (the page refuses an oversized photo before sending it), uploads kept in a
-temporary folder, and
-the page driven in headless Chromium (a real photo uploaded, answers and maps rendered,
-no console errors) through the DevTools protocol."""
+temporary folder, and the page driven in headless Chromium (a real photo uploaded, both
+answers and maps rendered, PlaNet's explanation, no console errors) through the DevTools
+protocol."""
 
 from __future__ import annotations
 
