@@ -1,10 +1,11 @@
 """Screenshot of ``im2gps serve`` for the README: ``docs/serve.png``.
 
 The page is driven in headless Chromium exactly as ``tests/test_serve.py``
-drives it (its :class:`Browser`), with two models side by side: a classical
-index and a CNN index over the same 200 im2gps2k photos (built once into
-``.cache/``). The uploaded photo is one this script makes itself (a drawn
-beach scene: sky, sea, sand and a palm), because the photos of
+drives it (its :class:`Browser`), with three models side by side: a
+classical index, a CNN index and a PlaNet model over CNN embeddings, all of
+the same 200 im2gps2k photos (built once into ``.cache/``). The uploaded
+photo is one this script makes itself (a drawn beach scene: sky, sea, sand
+and a palm), because the photos of
 ``../shared/data`` are mostly all rights reserved and must not appear in a
 committed figure; the page shows no database photo (neighbours are listed by
 id and location only).
@@ -65,6 +66,20 @@ def index(name: str, features: str) -> Path:
     return out
 
 
+def planet(name: str) -> Path:
+    """A PlaNet model over the CNN embeddings of the photos of ``index(..., "cnn")``."""
+    from im2gps.photos import PhotoCollection
+    from im2gps.planet import PlaNet
+
+    out = CACHE / name
+    if (out / "planet.json").is_file():
+        return out
+    index("serve-cnn", "cnn")  # its table, and the embeddings in the feature cache
+    PlaNet(feature="cnn", t_max=25, t_min=3, max_epochs=60, patience=8, seed=1).fit_photos(
+        PhotoCollection.from_csv(CACHE / "serve-cnn.csv")).save(out)
+    return out
+
+
 def main() -> None:
     from im2gps.serve import App, listen_in_thread
 
@@ -73,7 +88,7 @@ def main() -> None:
     spec.loader.exec_module(test_serve)
 
     models = [index("serve-classical", "tiny,color,texton,gist,lines"),
-              index("serve-cnn", "cnn")]
+              index("serve-cnn", "cnn"), planet("serve-planet")]
     app = App(models)
     port, stop = listen_in_thread(app)
     with tempfile.TemporaryDirectory() as tmp:

@@ -338,7 +338,9 @@ def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
     if args.explain:
         from im2gps.explain import explain_photos
 
-        figures = explain_photos(locator, list(images), args.explain, predictions=predictions)
+        # figures take seconds each (an occlusion map locates 64 copies): a bar on stderr
+        figures = explain_photos(locator, list(images), args.explain, predictions=predictions,
+                                 progress=not args.no_progress)
         for doc, paths in zip(documents, figures, strict=True):
             doc["explain"] = paths
     return documents

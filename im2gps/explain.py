@@ -738,6 +738,7 @@ def explain_photos(
     occlusion: bool = True,
     grid: int = 8,
     n_thumbnails: int = 12,
+    progress: bool = False,
 ) -> list[dict[str, str]]:
     """Write every explanation figure of each photo into ``out``.
 
@@ -746,6 +747,14 @@ def explain_photos(
     ``<name>.occlusion.png``; each with its ``.json`` record. ``<name>`` is
     the photo's file name without suffix (``photo<i>`` for arrays), made
     unique by its position where two photos share one.
+
+    Parameters
+    ----------
+    progress : bool, optional
+        Show a progress bar on stderr, one step per figure, named by the
+        figure being drawn (an occlusion map locates ``grid * grid`` copies
+        of the photo: many seconds). The other parameters are those of the
+        functions drawing each figure.
 
     Returns
     -------
@@ -761,6 +770,28 @@ def explain_photos(
     seen: dict[str, int] = {}
     for stem in stems:
         seen[stem] = seen.get(stem, 0) + 1
+    import sys
+
+    from tqdm.auto import tqdm
+
+    per_photo = 1 + bool(occlusion) + ("verification" in predictions.extra)
+    bar = tqdm(total=per_photo * int(np.count_nonzero(~np.asarray(predictions.failed))),
+               desc="explain", unit="figure", file=sys.stderr, disable=not progress)
+    try:
+        return _explain_each(locator, images, out, predictions, occlusion, grid, n_thumbnails,
+                             stems, seen, bar)
+    finally:
+        bar.close()
+
+
+def _explain_each(locator: Any, images: Sequence[Any], out: Path, predictions: Predictions,
+                  occlusion: bool, grid: int, n_thumbnails: int, stems: list[str],
+                  seen: dict[str, int], bar: Any) -> list[dict[str, str]]:
+    """The loop of :func:`explain_photos`, stepping ``bar`` once per figure drawn."""
+
+    def begin(label: str) -> None:  # shown while the figure is drawn
+        bar.set_postfix_str(label)
+
     written: list[dict[str, str]] = []
     for i, image in enumerate(images):
         if predictions.failed[i]:
@@ -769,6 +800,9 @@ def explain_photos(
         name = stems[i] if seen[stems[i]] == 1 else f"{stems[i]}-{i}"
         photo = _as_image(image)
         paths: dict[str, str] = {}
+        kind = ("neighbours" if predictions.neighbor_ids is not None
+                and predictions.votes is not None else "probabilities")
+        begin(f"{name}: {kind}")
         if predictions.neighbor_ids is not None and predictions.votes is not None:
             record = explain_neighbours(locator, photo, out / f"{name}.neighbours.png",
                                         predictions=predictions, row=i,
@@ -778,14 +812,19 @@ def explain_photos(
             record = planet_probability_map(locator, predictions.cell_probs[i],
                                             out / f"{name}.probabilities.png")
             paths["probabilities"] = record["path"]
+        bar.update(1)
         if "verification" in predictions.extra:
+            begin(f"{name}: matches")
             record = explain_matches(locator, photo, out / f"{name}.matches.png",
                                      predictions=predictions, row=i)
             paths["matches"] = record["path"]
+            bar.update(1)
         if occlusion:
+            begin(f"{name}: occlusion ({grid * grid} patches)")
             record = plot_occlusion(photo, occlusion_map(locator, photo, grid=grid),
                                     out / f"{name}.occlusion.png")
             paths["occlusion"] = record["path"]
+            bar.update(1)
         written.append(paths)
     return written
 

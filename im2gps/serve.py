@@ -75,6 +75,14 @@ def _answer_map(lat: float, lon: float, points: list[tuple[float, float, float]]
     return _png(figure)
 
 
+def _place_name(place: Any, region: bool = True) -> str | None:
+    """"name, region, country" of a gazetteer place (without ``region``: "name, country";
+    None for no place)."""
+    if place is None:
+        return None
+    return ", ".join(p for p in (place.name, place.admin1 if region else "", place.country) if p)
+
+
 class App:
     """The models, the upload folder and the answers (the logic behind the HTTP handlers)."""
 
@@ -137,9 +145,7 @@ class App:
                 out.append(json_safe(doc))
                 continue
             lat, lon = float(predictions.lat[0]), float(predictions.lon[0])
-            place = nearest_place(lat, lon)[0]
-            doc.update(lat=lat, lon=lon, place=", ".join(
-                p for p in (place.name, place.admin1, place.country) if p) if place else None)
+            doc.update(lat=lat, lon=lon, place=_place_name(nearest_place(lat, lon)[0]))
             if kind == "planet":
                 probs = predictions.cell_probs[0]
                 order = probs.argsort()[::-1][:5]
@@ -150,7 +156,10 @@ class App:
                      "lon": float(cells[f"{prefix}_lon"].iloc[c]),
                      "weight": float(probs[c]), "label": f"cell {cells['token'].iloc[c]}"}
                     for c in order]
+                # a classifier has no database photos to show: the page says so instead
                 doc["neighbours"] = []
+                doc["note"] = (f"PlaNet classifies the photo into {len(cells)} S2 cells: the "
+                               "table lists the most probable cells (no nearest photos).")
             else:
                 doc["distribution"] = [
                     {"lat": c["lat"], "lon": c["lon"], "weight": c["weight"],
@@ -162,6 +171,11 @@ class App:
                      "distance": float(predictions.neighbor_distances[0, rank])}
                     for rank, row in enumerate(predictions.neighbor_ids[0][:8].tolist())
                     if row >= 0]
+            rows = doc["distribution"]
+            if rows:
+                for row, near in zip(rows, nearest_place([r["lat"] for r in rows],
+                                                         [r["lon"] for r in rows]), strict=True):
+                    row["place"] = _place_name(near, region=False)  # a short table cell
             doc["map"] = _answer_map(lat, lon, [(d["lat"], d["lon"], d["weight"])
                                                 for d in doc["distribution"]])
             out.append(json_safe(doc))
@@ -226,8 +240,11 @@ def make_app(app: App) -> Any:
                     raise KeyError(position)
             except (KeyError, ValueError, tornado.web.MissingArgumentError):
                 return self.reply(404, {"error": "no such upload or model"})
-            figure = await asyncio.get_running_loop().run_in_executor(
-                None, app.explanation, upload, position)
+            try:
+                figure = await asyncio.get_running_loop().run_in_executor(
+                    None, app.explanation, upload, position)
+            except Exception as err:  # noqa: BLE001 (the page shows why, the server goes on)
+                return self.reply(500, {"error": f"no explanation for this photo: {err}"})
             self.reply(200, {"figure": figure})
 
     return tornado.web.Application([(r"/", Page), (r"/locate", Locate),
@@ -335,9 +352,9 @@ h1{font-size:1.4em;margin:0 0 .3em}
 #error{color:#b2182b;font-weight:600;margin:.6em 0;min-height:1.2em}
 #preview{max-height:180px;margin:.6em 0;border-radius:4px}
 #answers{display:flex;gap:1em;flex-wrap:wrap}
-.answer{flex:1 1 380px;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.8em}
-.answer h2{font-size:1.1em;margin:.1em 0}.answer img.map{width:100%}
-table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 6px;text-align:left}
+.answer{flex:1 1 340px;min-width:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.8em}
+.answer h2{font-size:1.1em;margin:.1em 0}.answer img.map,.answer img.figure{width:100%}
+table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 6px;text-align:left}td.at{white-space:nowrap}
 button{margin-top:.4em}.muted{color:#666;font-size:.85em}
 </style></head><body>
 <h1>Where was this photo taken?</h1>
@@ -352,7 +369,7 @@ button{margin-top:.4em}.muted{color:#666;font-size:.85em}
 "use strict";
 const LIMIT = {{LIMIT}};
 const $ = (id) => document.getElementById(id);
-function fmt(x) { return Number(x).toFixed(3); }
+function fmt(x) { return Number(x).toFixed(2); }
 function esc(s) { const d = document.createElement("div"); d.textContent = String(s); return d.innerHTML; }
 async function send(file) {
   $("error").textContent = ""; $("answers").innerHTML = "";
@@ -375,19 +392,24 @@ async function send(file) {
 function card(a, upload) {
   const div = document.createElement("div"); div.className = "answer";
   if (a.failed) { div.innerHTML = `<h2>${esc(a.model)}</h2><p>failed: ${esc(a.error)}</p>`; return div; }
-  const dist = a.distribution.map((d) => `<tr><td>${fmt(d.lat)}, ${fmt(d.lon)}</td><td>${(100 * d.weight).toFixed(1)}%</td><td>${esc(d.label)}</td></tr>`).join("");
-  const nn = a.neighbours.map((n) => `<tr><td>${esc(n.id)}</td><td>${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
+  const dist = a.distribution.map((d) => `<tr><td class="at">${fmt(d.lat)}, ${fmt(d.lon)}</td><td>${(100 * d.weight).toFixed(1)}%</td><td class="at">${esc(d.label)}</td><td>${esc(d.place || "")}</td></tr>`).join("");
+  const nn = a.neighbours.map((n) => `<tr><td title="${esc(n.id)}">${esc(n.id.split("/").pop())}</td><td class="at">${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
   div.innerHTML = `<h2>${esc(a.model)} <span class="muted">(${a.kind})</span></h2>
     <p class="estimate"><b>${fmt(a.lat)}, ${fmt(a.lon)}</b> near ${esc(a.place || "?")}</p>
     <img class="map" alt="map of the answer of ${esc(a.model)}" src="${a.map}">
-    <table><tr><th>${a.kind === "planet" ? "cell" : "cluster"}</th><th>share</th><th></th></tr>${dist}</table>
-    ${nn ? `<table><tr><th>nearest photo</th><th>where</th><th>distance</th></tr>${nn}</table>` : ""}
+    <table class="distribution"><tr><th>${a.kind === "planet" ? "cell" : "cluster"}</th><th>${a.kind === "planet" ? "probability" : "share"}</th><th></th><th>near</th></tr>${dist}</table>
+    ${nn ? `<table class="neighbours"><tr><th>nearest photo</th><th>where</th><th>distance</th></tr>${nn}</table>` : ""}
+    ${a.note ? `<p class="note muted">${esc(a.note)}</p>` : ""}
     <button>explain</button><div class="explanation"></div>`;
   div.querySelector("button").addEventListener("click", async (event) => {
     event.target.disabled = true;
-    const reply = await fetch(`/explain?upload=${upload}&model=${a.position}`);
-    const doc = await reply.json();
-    div.querySelector(".explanation").innerHTML = reply.ok ? `<img class="map" alt="explanation" src="${doc.figure}">` : esc(doc.error);
+    const out = div.querySelector(".explanation");
+    out.textContent = "explaining...";
+    try {
+      const reply = await fetch(`/explain?upload=${upload}&model=${a.position}`);
+      const doc = await reply.json();
+      out.innerHTML = reply.ok ? `<img class="figure" alt="explanation of ${esc(a.model)}" src="${doc.figure}">` : esc(doc.error);
+    } catch (err) { out.textContent = "the server did not answer: " + err; }
   });
   return div;
 }

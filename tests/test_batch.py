@@ -98,6 +98,22 @@ def test_json_keeps_stdout_clean_and_progress_on_stderr(index_dir, data_dir, tmp
     assert "40/40" not in quiet.stderr and json.loads(quiet.stdout) == docs
 
 
+def test_explain_progress_on_stderr_only(index_dir, data_dir, tmp_path):
+    """``locate --explain --json``: one step per figure on stderr, stdout only the JSON."""
+    photo = str(data_dir / "im2gps237" / "images" / "104123223.jpg")
+    result = run("locate", str(index_dir), photo, "--json", "--explain", str(tmp_path / "why"))
+    assert result.returncode == EXIT_OK, result.stderr
+    doc = json.loads(result.stdout)  # nothing but the JSON document on stdout
+    assert sorted(doc["explain"]) == ["neighbours", "occlusion"]
+    # the bar names the figure being drawn and ends at both figures of the photo
+    assert "explain" in result.stderr and "2/2" in result.stderr, result.stderr
+    assert "104123223: occlusion (64 patches)" in result.stderr
+    quiet = run("locate", str(index_dir), photo, "--json", "--explain", str(tmp_path / "q"),
+                "--no-progress")
+    assert quiet.returncode == EXIT_OK and "2/2" not in quiet.stderr
+    assert "occlusion" not in quiet.stderr and json.loads(quiet.stdout)["lat"] == doc["lat"]
+
+
 def test_json_lines_writer_flushes_each_batch(tmp_path):
     class Stream:
         def __init__(self) -> None:

@@ -1,6 +1,8 @@
-"""im2gps serve: upload errors with clear messages, uploads kept in a temporary folder, and
-the page driven in headless Chromium (a real photo uploaded, answers and maps rendered,
-no console errors) through the DevTools protocol."""
+"""im2gps serve with an index and a PlaNet model side by side: upload errors with clear
+messages (the page refuses an oversized photo before sending it), uploads kept in a
+temporary folder, and the page driven in headless Chromium (a real photo uploaded, both
+answers and maps rendered, PlaNet's explanation, no console errors) through the DevTools
+protocol."""
 
 from __future__ import annotations
 
@@ -35,9 +37,22 @@ def index_dir(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(index_dir):
-    """The app on a free port, in a thread with its own event loop (1 MB upload limit)."""
-    app = App([index_dir, index_dir], max_upload_mb=1)
+def planet_dir(index_dir):
+    """A small PlaNet model (tiny images, a few epochs) over the same 60 photos, saved."""
+    from im2gps.photos import PhotoCollection
+    from im2gps.planet import PlaNet
+
+    out = index_dir.parent / "planet"
+    PlaNet(feature="tiny", t_max=20, t_min=2, max_epochs=10, seed=1).fit_photos(
+        PhotoCollection.from_csv(index_dir.parent / "db.csv")).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(index_dir, planet_dir):
+    """An index and a PlaNet model side by side, on a free port, in a thread with its own
+    event loop (1 MB upload limit)."""
+    app = App([index_dir, planet_dir], max_upload_mb=1)
     port, stop = listen_in_thread(app, timeout=30)
     yield app, f"http://127.0.0.1:{port}"
     stop()
@@ -74,23 +89,37 @@ def test_upload_errors_have_clear_messages(server, tmp_path):
     assert list(app.upload_dir.iterdir()) == []  # refused uploads are not kept
 
 
-def test_upload_of_a_real_photo(server, data_dir):
+def test_upload_of_a_real_photo(server, planet_dir, data_dir):
     app, url = server
     photo = data_dir / "im2gps237" / "images" / "104123223.jpg"
     status, doc = post(url, "../../etc/photo.jpg", photo.read_bytes())
     assert status == 200
-    assert [a["model"] for a in doc["answers"]] == ["trips", "trips"]
-    answer = doc["answers"][0]
-    assert -90 <= answer["lat"] <= 90 and answer["place"]
-    assert answer["map"].startswith("data:image/png;base64,")
-    assert answer["distribution"] and len(answer["neighbours"]) == 8
+    assert [(a["model"], a["kind"]) for a in doc["answers"]] == [("trips", "im2gps"),
+                                                                ("planet", "planet")]
+    for answer in doc["answers"]:
+        assert not answer["failed"]
+        assert -90 <= answer["lat"] <= 90 and -180 <= answer["lon"] <= 180 and answer["place"]
+        assert answer["map"].startswith("data:image/png;base64,")
+        assert answer["distribution"] and all(d["place"] for d in answer["distribution"])
+    index, planet = doc["answers"]
+    assert len(index["neighbours"]) == 8 and "note" not in index
+    # PlaNet: the most probable cells, best first, the estimate in the best one's place
+    from im2gps.planet import PlaNet
+
+    probs = PlaNet.load(planet_dir).predict([str(photo)]).cell_probs[0]
+    cells = planet["distribution"]
+    assert [c["weight"] for c in cells] == pytest.approx(sorted(probs, reverse=True)[:len(cells)])
+    assert (cells[0]["lat"], cells[0]["lon"]) == pytest.approx((planet["lat"], planet["lon"]))
+    assert all(c["label"].startswith("cell ") for c in cells)
+    assert planet["neighbours"] == [] and "S2 cells" in planet["note"]
     # the upload sits in the server's temporary folder under a random name
     (stored,) = app.upload_dir.iterdir()
     assert stored.name.startswith(doc["upload"]) and stored.suffix == ".jpg"
     assert Path(app.upload_dir).is_relative_to(Path(os.environ.get("TMPDIR", "/tmp")))
-    with urllib.request.urlopen(f"{url}/explain?upload={doc['upload']}&model=1",
-                                timeout=120) as reply:
-        assert json.loads(reply.read())["figure"].startswith("data:image/png;base64,")
+    for model in (0, 1):  # the vote map of the index, the cell probabilities of PlaNet
+        with urllib.request.urlopen(f"{url}/explain?upload={doc['upload']}&model={model}",
+                                    timeout=120) as reply:
+            assert json.loads(reply.read())["figure"].startswith("data:image/png;base64,")
 
 
 # -- headless Chromium, driven through the DevTools protocol ------------------------
@@ -177,6 +206,8 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
     photo = data_dir / "im2gps237" / "images" / "104123223.jpg"
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo")
+    huge = tmp_path / "huge.jpg"  # 3x the 1 MB limit: Tornado would reset the connection
+    huge.write_bytes(photo.read_bytes() + bytes(3 * 2**20 - photo.stat().st_size))
     browser = Browser(tmp_path / "profile")
 
     async def scenario() -> None:
@@ -191,15 +222,40 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
         # the browser logs the refused request itself (status 415), nothing else
         assert [e for e in browser.errors if "status of 415" not in e] == []
         browser.errors.clear()
+        # a file over the limit: the page says so before sending anything
+        await browser.evaluate("window.sent = 0; window.fetch = (f => (...a) => "
+                               "(window.sent++, f(...a)))(window.fetch); true")
+        await browser.upload(huge)
+        await browser.wait_for("document.getElementById('error').textContent.length > 0")
+        message = await browser.evaluate("document.getElementById('error').textContent")
+        assert "huge.jpg is 3.0 MB" in message and "up to 1 MB" in message, message
+        assert await browser.evaluate("document.getElementById('preview').hidden")
+        assert await browser.evaluate("window.sent") == 0  # no request left the page
         await browser.upload(photo)
         await browser.wait_for("document.getElementById('status').textContent === 'answered'")
-        cards = await browser.evaluate("document.querySelectorAll('.answer').length")
-        assert cards == 2  # side by side, one per model
+        kinds = await browser.evaluate(
+            "[...document.querySelectorAll('.answer h2')].map(h => h.textContent)")
+        assert kinds == ["trips (im2gps)", "planet (planet)"]  # side by side, one per model
         rendered = await browser.evaluate(
             "[...document.querySelectorAll('img.map')].map(i => i.complete && i.naturalWidth)")
         assert len(rendered) == 2 and all(width > 300 for width in rendered)
-        estimate = await browser.evaluate("document.querySelector('.estimate').textContent")
-        assert "near" in estimate
+        estimates = await browser.evaluate(
+            "[...document.querySelectorAll('.estimate')].map(e => e.textContent)")
+        assert len(estimates) == 2 and all("near" in e for e in estimates)
+        index_card, planet_card = "'.answer:nth-child(1) ", "'.answer:nth-child(2) "
+        assert await browser.evaluate(f"document.querySelectorAll({index_card}.neighbours "
+                                      "tr').length") == 9  # header + 8 photos
+        assert await browser.evaluate(f"document.querySelector({planet_card}.neighbours') "
+                                      "=== null")
+        assert "S2 cells" in await browser.evaluate(
+            f"document.querySelector({planet_card}.note').textContent")
+        header = await browser.evaluate(
+            f"document.querySelector({planet_card}.distribution th').textContent")
+        assert header == "cell"
+        # the explanation on demand: PlaNet's cell probabilities
+        await browser.evaluate(f"document.querySelector({planet_card}button').click()")
+        await browser.wait_for(f"(i => i && i.complete && i.naturalWidth > 300)"
+                               f"(document.querySelector({planet_card}img.figure'))")
         assert await browser.evaluate("document.getElementById('error').textContent") == ""
         shot = await browser.call("Page.captureScreenshot", format="png")
         (tmp_path / "serve.png").write_bytes(__import__("base64").b64decode(shot["data"]))
