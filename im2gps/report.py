@@ -80,8 +80,8 @@ button.toggle { font: inherit; font-size: 12px; border: 1px solid #bbb; border-r
 button.toggle::before { content: "\\25B8 "; color: #666; }
 button.toggle[aria-expanded=true]::before { content: "\\25BE "; }
 .thumb { width: 48px; height: 36px; object-fit: cover; display: block; }
-.ph { display: block; width: 48px; height: 36px; line-height: 36px; background: #e4e4e4;
-  color: #666; font-size: 10px; text-align: center; }
+.ph { display: flex; align-items: center; justify-content: center; width: 48px; height: 36px;
+  background: #e4e4e4; color: #666; font-size: 10px; text-align: center; }
 a.ph { color: #225; text-decoration: underline; }
 tr.detail > td { background: #f7f7fb; padding: 8px 10px 10px; }
 .detail-box { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
