@@ -3,10 +3,15 @@
 :func:`write_report` turns a :class:`~im2gps.benchmark.BenchmarkResult` into
 one HTML file that needs nothing else to open: the head-to-head table, the
 paired gains over the reference rows, the benchmark plots, and a gallery of
-every test photo with each method's estimate (nearest place) and error,
-optionally with explanation figures (:mod:`im2gps.explain`). Every table
+every test photo. The gallery fits a laptop screen: a compact row per photo
+(small thumbnail, true place, each method's error shaded by the standard
+distances), and a click on a row opens its details (each method's estimate
+with its nearest place and coordinates, the larger photo, and any explanation
+figures of :mod:`im2gps.explain`). Only photos whose ``license`` allows it
+are embedded by default; the others link to their local file. Every table
 sorts by a click on its header (a small inline script; ``#sort=TABLE/KEY``
-or ``#sort=TABLE/KEY/desc`` in the address sorts on opening). Images are
+or ``#sort=TABLE/KEY/desc`` in the address sorts on opening, and
+``&open=N`` opens the details of photo N). Images are
 embedded as base64 ``data:`` URIs and a Content-Security-Policy forbids
 every network request, so the page opens offline and leaks nothing.
 
@@ -58,11 +63,44 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.ref td { color: #666; font-style: italic; }
 .small { font-size: 11px; color: #666; }
 .plots img { max-width: 48%; margin: 4px; border: 1px solid #ddd; }
-.thumb { max-width: 160px; max-height: 120px; }
-.placeholder { width: 150px; height: 90px; background: #e4e4e4; color: #777; font-size: 11px;
-  display: flex; align-items: center; justify-content: center; text-align: center; }
 details img { max-width: 900px; display: block; margin: 6px 0; border: 1px solid #ddd; }
-.wide { overflow-x: auto; }
+#gallery td { padding: 1px 5px; vertical-align: middle; }
+#gallery th.err { font-size: 12px; padding: 3px 4px; }
+#gallery td.err { min-width: 3.2em; }
+#gallery th.ref, #gallery td.ref { color: #777; font-style: italic; font-weight: normal; }
+#gallery .sep { border-left: 2px solid #888; }
+#gallery tr.photo { cursor: pointer; }
+#gallery tr.photo:hover td { outline: 1px solid #99b; outline-offset: -1px; }
+#gallery tr.photo.open td { border-bottom-color: transparent; background-color: #eef; }
+#gallery td.place { max-width: 14em; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+#gallery td.pic { width: 50px; padding: 1px 2px; }
+button.toggle { font: inherit; font-size: 12px; border: 1px solid #bbb; border-radius: 3px;
+  background: #fafafa; min-width: 2.6em; padding: 0 3px; cursor: pointer; text-align: right; }
+button.toggle::before { content: "\\25B8 "; color: #666; }
+button.toggle[aria-expanded=true]::before { content: "\\25BE "; }
+.thumb { width: 48px; height: 36px; object-fit: cover; display: block; }
+.ph { display: flex; align-items: center; justify-content: center; width: 48px; height: 36px;
+  background: #e4e4e4; color: #666; font-size: 10px; text-align: center; }
+a.ph { color: #225; text-decoration: underline; }
+tr.detail > td { background: #f7f7fb; padding: 8px 10px 10px; }
+.detail-box { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
+.detail-box p { margin: 0 0 6px; }
+img.large { max-width: 320px; max-height: 260px; display: block; border: 1px solid #ddd; }
+.placeholder { width: 160px; height: 100px; background: #e4e4e4; color: #777; font-size: 11px;
+  display: flex; align-items: center; justify-content: center; text-align: center; }
+table.estimates { margin: 0; font-size: 13px; }
+table.estimates th { cursor: default; }
+table.estimates tr.ref td { color: #777; font-style: italic; }
+tr.detail figure { margin: 10px 0 0; }
+tr.detail figure img { max-width: 100%; display: block; border: 1px solid #ddd; }
+tr.detail figcaption { font-size: 12px; color: #555; }
+.e0 { background: #66bd63; } .e1 { background: #a6d96a; } .e2 { background: #d9ef8b; }
+.e3 { background: #fee08b; } .e4 { background: #fdae61; } .e5 { background: #f79a86; }
+.ef { background: #d0d0d0; }
+td.ref.e0, td.ref.e1, td.ref.e2, td.ref.e3, td.ref.e4, td.ref.e5, td.ref.ef {
+  box-shadow: inset 0 0 0 99em rgba(255, 255, 255, 0.55); }
+.legend span { padding: 0 5px; margin-right: 2px; color: #222; font-style: normal; }
 #errors { color: #a00; white-space: pre-wrap; }
 """
 
@@ -75,7 +113,7 @@ window.addEventListener('error', function (e) {
 });
 """
 
-_SORT_SCRIPT = """
+_SORT_SCRIPT = r"""
 (function () {
   function value(cell, numeric) {
     var v = cell.getAttribute('data-value');
@@ -88,20 +126,39 @@ _SORT_SCRIPT = """
     var index = Array.prototype.indexOf.call(th.parentNode.cells, th);
     var numeric = th.getAttribute('data-type') === 'num';
     var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.forEach(function (row, i) { row.setAttribute('data-order', i); });
+    // a detail row (class "detail") travels with the row above it
+    var rows = Array.prototype.filter.call(body.rows, function (row) {
+      return !row.classList.contains('detail');
+    });
+    rows.forEach(function (row, i) {
+      row.setAttribute('data-order', i);
+      var next = row.nextElementSibling;
+      row.detailRow = next && next.classList.contains('detail') ? next : null;
+    });
     rows.sort(function (a, b) {
       var x = value(a.cells[index], numeric), y = value(b.cells[index], numeric);
       var c = x < y ? -1 : (x > y ? 1 : 0);
       if (descending) { c = -c; }
       return c || (a.getAttribute('data-order') - b.getAttribute('data-order'));
     });
-    rows.forEach(function (row) { body.appendChild(row); });
+    rows.forEach(function (row) {
+      body.appendChild(row);
+      if (row.detailRow) { body.appendChild(row.detailRow); }
+    });
     Array.prototype.forEach.call(th.parentNode.cells, function (h) {
       h.removeAttribute('aria-sort');
     });
     th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
     table.setAttribute('data-sorted', th.getAttribute('data-key') + (descending ? '/desc' : ''));
+  }
+  function toggle(row, open) {
+    var detail = document.getElementById(row.getAttribute('data-detail'));
+    if (!detail) { return; }
+    var show = open === undefined ? detail.hidden : open;
+    detail.hidden = !show;
+    row.classList.toggle('open', show);
+    var button = row.querySelector('button.toggle');
+    if (button) { button.setAttribute('aria-expanded', show ? 'true' : 'false'); }
   }
   var tables = document.querySelectorAll('table.sortable');
   Array.prototype.forEach.call(tables, function (table) {
@@ -111,12 +168,27 @@ _SORT_SCRIPT = """
       });
     });
   });
-  var match = /^#sort=([\\w-]+)\\/([\\w.-]+)(\\/desc)?$/.exec(window.location.hash);
-  if (match) {
-    var table = document.getElementById(match[1]);
-    var th = table && table.querySelector('th[data-key="' + match[2] + '"]');
-    if (th) { sortTable(table, th, Boolean(match[3])); }
-  }
+  // a click on a gallery row (not on a link in it) opens or closes its details
+  Array.prototype.forEach.call(document.querySelectorAll('tr[data-detail]'), function (row) {
+    row.addEventListener('click', function (event) {
+      if (event.target.closest('a')) { return; }
+      toggle(row);
+    });
+  });
+  // #sort=TABLE/KEY[/desc] sorts on opening; &open=N opens the details of photo N
+  window.location.hash.replace(/^#/, '').split('&').forEach(function (part) {
+    var match = /^sort=([\w-]+)\/([\w.-]+)(\/desc)?$/.exec(part);
+    if (match) {
+      var table = document.getElementById(match[1]);
+      var th = table && table.querySelector('th[data-key="' + match[2] + '"]');
+      if (th) { sortTable(table, th, Boolean(match[3])); }
+    }
+    match = /^open=(\d+)$/.exec(part);
+    if (match) {
+      var row = document.querySelector('tr[data-detail="detail-' + match[1] + '"]');
+      if (row) { toggle(row, true); }
+    }
+  });
   document.body.setAttribute('data-ready', 'yes');
 })();
 """
@@ -182,9 +254,9 @@ def write_report(
     photos: Any = None,
     explanations: Mapping[str, Sequence[tuple[str, str | os.PathLike]]] | None = None,
     data_dir: str | os.PathLike | None = None,
-    show_photos: str = "all",
+    show_photos: str = "open",
     title: str | None = None,
-    thumb_px: int = 160,
+    thumb_px: int = 256,
 ) -> Path:
     """Write the HTML report of a benchmark run.
 
@@ -201,14 +273,16 @@ def write_report(
         Test photo id -> figures to show with it, as (caption, image file).
     data_dir : str or Path, optional
         Where named data sets live (see :mod:`im2gps.datasets`).
-    show_photos : {"all", "open", "none"}, optional
-        Which test photos appear as thumbnails: all of them, only those whose
+    show_photos : {"open", "all", "none"}, optional
+        Which test photos are embedded: by default only those whose
         ``license`` column marks a Creative Commons or public-domain photo
-        (:data:`OPEN_LICENSES`; shown with their author and licence), or none.
+        (:data:`OPEN_LICENSES`; credited with their author and licence), the
+        others being links to their local file; or all of them; or none.
     title : str, optional
         Page title.
     thumb_px : int, optional
-        Longer side of the thumbnails.
+        Longer side of the larger photo in a gallery row's details (the row
+        itself shows a small thumbnail).
 
     Returns
     -------
@@ -332,11 +406,26 @@ def _plots(result: Any) -> str:
     return '<div class="plots">' + "".join(tags) + "</div>"
 
 
+def _error_class(error: float) -> str:
+    """The CSS class of an error: ``e0`` within the first threshold ... ``e5`` beyond all."""
+    if not np.isfinite(error):
+        return "ef"
+    return f"e{int(np.searchsorted(THRESHOLDS_KM, error, side='left'))}"
+
+
 def _gallery(result: Any, photos: Any, explanations: Mapping[str, Sequence[tuple[str, Any]]],
              show_photos: str, thumb_px: int) -> str:
+    """The gallery: a compact sortable table, a row per test photo, and its detail row.
+
+    Each photo row holds a small thumbnail, the true place and one shaded
+    error column per method (reference rows last, in grey); a click on the
+    row opens the detail row below it (estimates with their places and
+    coordinates, the larger photo, the explanation figures).
+    """
     from im2gps.gazetteer import nearest_place
 
-    methods = list(result.predictions)
+    methods = [m for m in result.predictions if m not in REFERENCE_ROWS]
+    methods += [m for m in result.predictions if m in REFERENCE_ROWS]
     first = result.predictions[methods[0]]
     ids = first["id"].astype(str).tolist()
     table = None if photos is None else photos.table.set_index(photos.table["id"].astype(str))
@@ -344,49 +433,94 @@ def _gallery(result: Any, photos: Any, explanations: Mapping[str, Sequence[tuple
     estimates = {m: nearest_place(result.predictions[m]["lat"].to_numpy(),
                                   result.predictions[m]["lon"].to_numpy()) for m in methods}
     has_scene = "scene" in first
-    header = ['<th data-key="n" data-type="num">#</th>', '<th data-key="photo">Photo</th>',
-              '<th data-key="truth">Truth</th>']
+    header = ['<th data-key="n" data-type="num" title="test photo number">#</th>',
+              '<th data-key="photo">Photo</th>', '<th data-key="truth">Truth</th>']
     if has_scene:
         header.append('<th data-key="scene">Scene</th>')
-    header += [f'<th data-key="err-{_e(m)}" data-type="num">{_e(m)} error (km)</th>'
-               for m in methods]
-    header.append('<th data-key="figures" data-type="num">Explanations</th>')
+    first_ref = next((m for m in methods if m in REFERENCE_ROWS), None)
+    for m in methods:
+        css = ' class="err ref' + (' sep"' if m == first_ref else '"') if m in REFERENCE_ROWS \
+            else ' class="err"'
+        header.append(f'<th{css} data-key="err-{_e(m)}" data-type="num" '
+                      f'title="{_e(m)}: error in km">{_e(m)}</th>')
+    header.append('<th data-key="figures" data-type="num" title="explanation figures">'
+                  "Fig.</th>")
     rows = []
     for i, photo_id in enumerate(ids):
         record = table.loc[photo_id] if table is not None and photo_id in table.index else None
         if isinstance(record, pd.DataFrame):
             record = record.iloc[0]
-        cells = [f'<td class="num" data-value="{i + 1}">{i + 1}</td>',
-                 f"<td>{_photo_cell(photo_id, record, show_photos, thumb_px)}</td>"]
+        small, large = _photo_cells(photo_id, record, show_photos, thumb_px)
+        place = _place(truth[i])
         lat, lon = float(first["true_lat"].iloc[i]), float(first["true_lon"].iloc[i])
-        cells.append(f'<td data-value="{_e(_place(truth[i]))}">{_e(_place(truth[i]))}<br>'
-                     f'<span class="small">{lat:.3f}, {lon:.3f}</span></td>')
+        cells = [f'<td class="num" data-value="{i + 1}"><button type="button" class="toggle" '
+                 f'aria-expanded="false" aria-controls="detail-{i + 1}" '
+                 f'title="details">{i + 1}</button></td>',
+                 f'<td class="pic" data-value="{_e(Path(photo_id).name)}">{small}</td>',
+                 f'<td class="place" data-value="{_e(place)}" title="{_e(place)}">'
+                 f"{_e(place)}</td>"]
         if has_scene:
             cells.append(f"<td>{_e(first['scene'].iloc[i])}</td>")
+        lines = []
         for m in methods:
             frame = result.predictions[m]
             error = float(frame["error_km"].iloc[i])
-            where = _place(estimates[m][i]) if not bool(frame["failed"].iloc[i]) else "failed"
-            cells.append(f'<td class="num" data-value="{_num(error)}">{_km(error)}<br>'
-                         f'<span class="small">{_e(where)}</span></td>')
+            failed = bool(frame["failed"].iloc[i])
+            where = "failed" if failed else _place(estimates[m][i])
+            ref = (" ref sep" if m == first_ref else " ref") if m in REFERENCE_ROWS else ""
+            shade = _error_class(error)
+            cells.append(f'<td class="num err {shade}{ref}" data-value="{_num(error)}" '
+                         f'title="{_e(m)}: {_e(where)}">{_km(error)}</td>')
+            coords = ("-" if failed else
+                      f'{float(frame["lat"].iloc[i]):.3f}, {float(frame["lon"].iloc[i]):.3f}')
+            row_css = "ref" if m in REFERENCE_ROWS else ""
+            lines.append(f'<tr class="{row_css}"><td>{_e(m)}</td><td>{_e(where)}</td>'
+                         f'<td class="num">{coords}</td>'
+                         f'<td class="num {shade}">{_km(error)}</td></tr>')
         figures = list(explanations.get(photo_id, []))
-        if figures:
-            inner = "".join(f'<p class="small">{_e(caption)}</p><img alt="{_e(caption)}" '
-                            f'src="{_file_uri(p)}">' for caption, p in figures)
-            cells.append(f'<td data-value="{len(figures)}"><details><summary>{len(figures)} '
-                         f"figure(s)</summary>{inner}</details></td>")
-        else:
-            cells.append('<td data-value="0">-</td>')
-        rows.append(f'<tr data-id="{_e(photo_id)}">{"".join(cells)}</tr>')
-    return ('<div class="wide"><table class="sortable" id="gallery"><thead><tr>'
+        cells.append(f'<td class="num" data-value="{len(figures)}">{len(figures) or "-"}</td>')
+        rows.append(f'<tr class="photo" data-id="{_e(photo_id)}" data-detail="detail-{i + 1}">'
+                    f'{"".join(cells)}</tr>')
+        scene = f", {_e(first['scene'].iloc[i])} scene" if has_scene else ""
+        inner = "".join(f'<figure><img alt="{_e(caption)}" loading="lazy" src="{_file_uri(p)}">'
+                        f"<figcaption>{_e(caption)}</figcaption></figure>"
+                        for caption, p in figures)
+        rows.append(
+            f'<tr class="detail" id="detail-{i + 1}" hidden><td colspan="{len(cells)}">'
+            f'<div class="detail-box"><div class="big">{large}</div><div>'
+            f"<p><b>{_e(Path(photo_id).name)}</b>: taken near {_e(place) or '?'} "
+            f"({lat:.3f}, {lon:.3f}){scene}</p>"
+            '<table class="estimates"><thead><tr><th>Method</th><th>Estimate (nearest place)'
+            "</th><th>lat, lon</th><th>Error km</th></tr></thead><tbody>"
+            + "".join(lines) + "</tbody></table>"
+            + ("" if figures else '<p class="small">No explanation figures for this photo.</p>')
+            + f"</div></div>{inner}</td></tr>")
+    radii = tuple(THRESHOLDS_KM)
+    legend = "".join(f'<span class="e{k}">&le; {_e(format_distance(r))}</span>'
+                     for k, r in enumerate(radii))
+    legend += (f'<span class="e{len(radii)}">&gt; {_e(format_distance(radii[-1]))}</span>'
+               '<span class="ef">failed</span>')
+    return ('<p class="small">Error (km) of each estimate, shaded by distance: '
+            f'<span class="legend">{legend}</span>. Reference rows (grey, last) for scale. '
+            "Hover an error for the estimated place; click a row for the details "
+            "(estimated places, coordinates, larger photo, explanation figures); click a "
+            "column header to sort.</p>"
+            '<table class="sortable" id="gallery"><thead><tr>'
             + "".join(header) + "</tr></thead><tbody>\n" + "\n".join(rows)
-            + "\n</tbody></table></div>")
+            + "\n</tbody></table>")
 
 
-def _photo_cell(photo_id: str, record: Any, show_photos: str, thumb_px: int) -> str:
-    caption = f'<br><span class="small">{_e(Path(photo_id).name)}</span>'
+def _photo_cells(photo_id: str, record: Any, show_photos: str, thumb_px: int
+                 ) -> tuple[str, str]:
+    """The photo of a gallery row: (small thumbnail for the row, larger one for its details).
+
+    A photo is embedded only when ``show_photos`` allows it: with ``"open"``
+    only under a licence of :data:`OPEN_LICENSES` (credited in the details);
+    any other shows a placeholder with a link to its local file.
+    """
     if record is None or show_photos == "none":
-        return '<div class="placeholder">no photo</div>' + caption
+        return ('<span class="ph">no photo</span>',
+                '<div class="placeholder">no photo shown</div>')
     license_code = record.get("license") if hasattr(record, "get") else None
     try:
         license_code = int(license_code)
@@ -395,16 +529,22 @@ def _photo_cell(photo_id: str, record: Any, show_photos: str, thumb_px: int) -> 
     if show_photos == "open" and license_code not in OPEN_LICENSES:
         # not embedded (its licence does not allow it); a link opens the local file
         link = _e(Path(str(record["image"])).resolve().as_uri())
-        return ('<div class="placeholder">not embedded<br>(all rights reserved)<br>'
-                f'<a href="{link}">open the local file</a></div>' + caption)
-    uri = _thumbnail(str(record["image"]), thumb_px)
-    if uri is None:
-        return '<div class="placeholder">unreadable</div>' + caption
+        why = "all rights reserved" if license_code == 0 else "licence unknown"
+        return (f'<a class="ph" href="{link}" title="not embedded ({why}): open the local '
+                'file">file</a>',
+                f'<div class="placeholder">not embedded<br>({why})<br>'
+                f'<a href="{link}">open the local file</a></div>')
+    small = _thumbnail(str(record["image"]), 96)
+    large = _thumbnail(str(record["image"]), thumb_px)
+    if small is None or large is None:
+        return ('<span class="ph">unreadable</span>',
+                '<div class="placeholder">unreadable</div>')
     credit = ""
     if show_photos == "open":
-        credit = (f'<br><span class="small">by {_e(record.get("author", "?"))}, '
-                  f"{_e(OPEN_LICENSES[license_code])}</span>")
-    return f'<img class="thumb" alt="{_e(photo_id)}" src="{uri}">' + caption + credit
+        credit = (f'<p class="small">by {_e(record.get("author", "?"))}, '
+                  f"{_e(OPEN_LICENSES[license_code])}</p>")
+    return (f'<img class="thumb" alt="{_e(photo_id)}" src="{small}">',
+            f'<img class="large" alt="{_e(photo_id)}" loading="lazy" src="{large}">{credit}')
 
 
 # -- explanation figures of a run ------------------------------------------------
@@ -591,7 +731,7 @@ def report_benchmark(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     jobs: int = 1,
-    show_photos: str = "all",
+    show_photos: str = "open",
     progress: bool = False,
 ) -> Path:
     """:func:`write_report` with explanation figures for ``explain`` photos.
