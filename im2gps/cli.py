@@ -299,7 +299,9 @@ def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
         if failed:
             print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
-    photos = locator.index_.photos if hasattr(locator, "index_") else None
+    index = getattr(locator, "index_", None)
+    if index is not None:  # the columns only: no pandas table for a one-photo locate
+        ids, lats, lons = index.column("id"), index.column("lat"), index.column("lon")
     documents = []
     for i, image in enumerate(images):
         place = places[i]
@@ -310,9 +312,9 @@ def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
                 if row < 0:
                     break
                 neighbors.append({
-                    "id": str(photos["id"].iloc[row]),
-                    "lat": float(photos["lat"].iloc[row]),
-                    "lon": float(photos["lon"].iloc[row]),
+                    "id": str(ids[row]),
+                    "lat": float(lats[row]),
+                    "lon": float(lons[row]),
                     "distance": float(predictions.neighbor_distances[i, rank]),
                 })
                 scores = predictions.extra.get("verification")

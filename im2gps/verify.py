@@ -58,13 +58,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from im2gps.features.sift import LocalFeatures, LocalFeatureSet
+
+if TYPE_CHECKING:  # pandas only for calibration tables: not on a one-photo locate
+    import pandas as pd
 
 __all__ = ["Geometry", "Verifier", "calibrate", "label_pairs", "match", "spread",
            "verification_weights", "verify_pair", "verify_short_lists", "CALIBRATION_GRID"]
@@ -506,6 +508,8 @@ def pair_frame(ids: np.ndarray, scores: dict[str, np.ndarray],
     q, s = np.nonzero(ids >= 0)
     d = ids[q, s]
     km = distance_km(q, d)
+    import pandas as pd
+
     return pd.DataFrame({
         "query": q, "database": d, "rank": s, "distance_km": km,
         "label": label_pairs(km, same_km, different_km), "group": np.asarray(groups)[q],

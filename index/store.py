@@ -160,8 +160,9 @@ class GeoIndex:
                       for f in manifest["features"]}
         import pyarrow.parquet  # not pandas: see the class docstring
 
-        photos = pyarrow.parquet.read_table(
-            pyarrow.BufferReader(_read(path, "photos.parquet", manifest, verify)))
+        # ParquetFile, not read_table: the latter's dataset layer imports pandas.
+        photos = pyarrow.parquet.ParquetFile(
+            pyarrow.BufferReader(_read(path, "photos.parquet", manifest, verify))).read()
         data = _read(path, "faiss.index", manifest, verify)
         try:
             faiss_index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
@@ -196,8 +197,20 @@ class GeoIndex:
             self._photo_table = self._photo_table.to_pandas()
         return self._photo_table
 
-    def column(self, name: str) -> np.ndarray:
-        """One column of the photo table as a ``(n,)`` numpy array (no pandas needed).
+    def column(self, name: str, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """One column of the photo table as numpy values, without pandas.
+
+        Parameters
+        ----------
+        name : str
+            Column name (``id``, ``image``, ``lat``, ``lon``, ...).
+        rows : sequence of int, optional
+            Rows to read (default: all).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)`` or ``(len(rows),)``: numbers as their numpy type, text as objects.
 
         Raises
         ------
@@ -206,10 +219,11 @@ class GeoIndex:
         """
         table = self._photo_table
         if hasattr(table, "iloc"):
-            return table[name].to_numpy()
+            values = table[name].to_numpy()
+            return values if rows is None else values[np.asarray(rows, dtype=np.int64)]
         if name not in table.column_names:
             raise KeyError(name)
-        return table.column(name).to_numpy(zero_copy_only=False)
+        return _arrow_values(table.column(name), rows)
 
     @property
     def feature_names(self) -> list[str]:
@@ -454,6 +468,35 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     content = {key: value for key, value in manifest.items() if key != "manifest_sha256"}
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"))
                           .encode()).hexdigest()
+
+
+def _arrow_values(column: Any, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    """Values of a ``pyarrow.ChunkedArray`` (all, or ``rows``) as numpy.
+
+    Written here because pyarrow's own ``to_numpy``, ``take`` and compute
+    functions import pandas (a quarter of a second of a one-photo ``locate``):
+    numbers without missing values are read from their buffers, anything else
+    through ``to_pylist`` of zero-copy slices.
+    """
+    import pyarrow as pa
+
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(column)):
+            raise IndexError(f"rows out of range for a table of {len(column)} photos")
+        return np.array([column.slice(int(r), 1).to_pylist()[0] for r in rows],
+                        dtype=_arrow_values(column.slice(0, 0), None).dtype)
+    if (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) \
+            and column.null_count == 0:
+        dtype = np.dtype(column.type.to_pandas_dtype())
+        parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                               offset=chunk.offset * dtype.itemsize)
+                 for chunk in column.chunks if len(chunk)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype)
+    values = column.to_pylist()
+    if pa.types.is_floating(column.type):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)
 
 
 def read_manifest(path: Path, verify: bool = True) -> dict[str, Any]:

@@ -184,7 +184,7 @@ def test_locate_imports_only_what_it_needs(index_dir, data_dir):
     photo = data_dir / "im2gps237" / "images" / "104123223.jpg"
     code = ("import sys, json; from im2gps.cli import main; "
             f"main(['locate', {str(index_dir)!r}, {str(photo)!r}, '--json']); "
-            "print(json.dumps(sorted(m for m in ('torch', 'sklearn', 'scipy.signal', "
+            "print(json.dumps(sorted(m for m in ('torch', 'sklearn', 'pandas', 'scipy.signal', "
             "'scipy.spatial', 'scipy.stats', 'skimage.color', 'reverse_geocoder', "
             "'matplotlib') if m in sys.modules)), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -368,3 +368,33 @@ def test_feature_cache_reports_every_failure(data_dir, tmp_path):
                             tmp_path / "w2", progress=False, cache=cache)
     assert both.ok.tolist() == [True, True, True, True, False]
     assert [Path(s.path).name for s in both.skipped] == ["dot.png"]
+
+
+def test_photo_columns_without_pandas(small_index, data_dir):
+    """A loaded index answers column reads from the parquet table as read (pyarrow), and
+    they equal the pandas table's, also for text with a missing value and for rows."""
+    loaded = GeoIndex.load(small_index.path)
+    frame = pd.read_parquet(small_index.path / "photos.parquet")
+    truth = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:48]
+    for name in ("id", "image", "lat", "lon", "license", "author"):
+        got = loaded.column(name)
+        assert got.dtype == frame[name].to_numpy().dtype or got.dtype == object, name
+        assert got.tolist() == frame[name].tolist(), name
+        assert loaded.column(name, [5, 0, 5]).tolist() == frame[name].iloc[[5, 0, 5]].tolist()
+    np.testing.assert_array_equal(loaded.coords, truth[["lat", "lon"]].to_numpy())
+    assert not hasattr(loaded._photo_table, "iloc")  # still the pyarrow table
+    with pytest.raises(KeyError):
+        loaded.column("nope")
+    with pytest.raises(IndexError, match="48 photos"):
+        loaded.column("id", [48])
+    # the pandas table on demand, then the same columns from it
+    assert loaded.photos["id"].tolist() == frame["id"].tolist()
+    assert loaded.column("lat", [3]).tolist() == [frame["lat"].iloc[3]]
+    # a float column with a missing value (read through to_pylist): NaN
+    import pyarrow as pa
+
+    from im2gps.index.store import _arrow_values
+
+    values = _arrow_values(pa.chunked_array([[1.5, None], [2.5]]), None)
+    assert np.isnan(values[1]) and values[[0, 2]].tolist() == [1.5, 2.5]
+    assert _arrow_values(pa.chunked_array([["a", None]]), [1]).tolist() == [None]
