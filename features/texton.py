@@ -88,6 +88,7 @@ from typing import Any, ClassVar
 import cv2
 import faiss
 import numpy as np
+import scipy.fft
 
 from im2gps.features.base import FeatureExtractor, _check_image
 
@@ -133,7 +134,7 @@ def _hilbert_imag(x: np.ndarray) -> np.ndarray:
         h[1:n // 2] = 2.0
     else:
         h[1:(n + 1) // 2] = 2.0
-    return np.fft.ifft(np.fft.fft(x) * h).imag
+    return scipy.fft.ifft(scipy.fft.fft(x) * h).imag
 
 
 def _hilbert_second_derivative(x: np.ndarray, sigma: float, half: float) -> np.ndarray:
@@ -217,27 +218,6 @@ def filter_bank(
     return np.stack(kernels).astype(np.float32)
 
 
-def next_fast_len(target: int) -> int:
-    """Smallest 11-smooth integer ``>= target``: ``scipy.fft.next_fast_len(target)``.
-
-    Written here (a few lines) because importing ``scipy.fft`` costs about a
-    tenth of a second of a one-photo ``im2gps locate``; the transforms use
-    ``numpy.fft``, the same pocketfft library, which is fastest at sizes whose
-    prime factors are at most 11. ``tests/test_texton.py`` checks it against SciPy.
-    """
-    if target < 1:
-        raise ValueError(f"target must be a positive integer, got {target}")
-    n = target
-    while True:
-        m = n
-        for p in (2, 3, 5, 7, 11):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
-
-
 def canvas_size(height: int, width: int, radius: int, stride: int = 1) -> int:
     """Side of the square FFT canvas for an image, a kernel radius and a stride.
 
@@ -245,7 +225,7 @@ def canvas_size(height: int, width: int, radius: int, stride: int = 1) -> int:
     never wraps into the image), a multiple of ``stride`` and FFT-friendly.
     """
     need = max(height, width) + 2 * radius
-    return stride * next_fast_len(-(-need // stride))
+    return stride * scipy.fft.next_fast_len(-(-need // stride))
 
 
 def bank_spectra(bank: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
@@ -284,7 +264,7 @@ def bank_spectra(bank: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
     canvas[:, :k, :k] = pairs
     # Centre each kernel on the origin of the (circular) canvas.
     canvas = np.roll(canvas, (-(k // 2), -(k // 2)), axis=(1, 2))
-    spectra = np.fft.fft2(canvas, axes=(1, 2)) * np.float32(1.0 / stride**2)
+    spectra = scipy.fft.fft2(canvas, axes=(1, 2)) * np.float32(1.0 / stride**2)
     m = size // stride
     blocks = spectra.reshape(len(pairs), stride, m, stride, m).transpose(1, 3, 0, 2, 4)
     return np.ascontiguousarray(blocks, dtype=np.complex64)
@@ -341,7 +321,7 @@ def filter_responses(
     canvas = np.zeros((size, size), np.float32)
     canvas[: h + 2 * radius, : w + 2 * radius] = padded
     canvas = np.roll(canvas, (-radius, -radius), axis=(0, 1))
-    image = np.fft.fft2(canvas).astype(np.complex64, copy=False)
+    image = scipy.fft.fft2(canvas).astype(np.complex64, copy=False)
     image = image.reshape(stride, m, stride, m).transpose(0, 2, 1, 3)
     # Multiply and fold block by block into preallocated buffers: about twice as
     # fast as numpy's reduction over a (pairs, s, m, s, m) product.
@@ -352,7 +332,7 @@ def filter_responses(
             if a or b:
                 np.multiply(image[a, b], spectra[a, b], out=product)
                 folded += product
-    out = np.fft.ifft2(folded, axes=(1, 2))
+    out = scipy.fft.ifft2(folded, axes=(1, 2), overwrite_x=True)
     rows, cols = -(-h // stride), -(-w // stride)
     # complex64 viewed as float32 interleaves (real, imaginary) = (kernel 2i, 2i + 1).
     out = np.ascontiguousarray(out[:, :rows, :cols].transpose(1, 2, 0)).view(np.float32)
