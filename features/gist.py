@@ -132,10 +132,9 @@ def _lowpass(n: int) -> np.ndarray:
     f = _c_fftshift_grid(n)
     s1 = _FC / np.sqrt(np.log(2.0))
     g = np.exp(-(f[:, None] ** 2 + f[None, :] ** 2) / s1**2).astype(np.float32)
-    # The grid is symmetric (f(-i) = -f(i) mod n) for even n, so the filter is
-    # real-even and rfft2 / irfft2 give the same result as lear_gist's complex
-    # FFTs with a real part taken. For odd n lear_gist's grid is shifted by
-    # half a bin and not symmetric; _prefilter keeps the complex path then.
+    # Used for odd n only: lear_gist's grid is then shifted by half a bin and
+    # not symmetric, and _prefilter keeps lear_gist's complex FFTs. For even n
+    # the filter is real, even and separable (see _lowpass_basis).
     g.setflags(write=False)
     return g
 
@@ -186,22 +185,56 @@ def _pooling(size: int, n_blocks: int) -> np.ndarray:
     return pool
 
 
+@functools.lru_cache(maxsize=8)
+def _lowpass_basis(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prefilter's low-pass on an even ``n`` grid as ``Q diag(w) Q^T`` per axis.
+
+    The Gaussian ``exp(-(fx^2 + fy^2) / s1^2)`` is separable, and on an even
+    grid each factor is real and even, so the 2-D circular filter is ``P a P``
+    with ``P`` the ``n x n`` circulant of ``exp(-f^2 / s1^2)``. Its frequencies
+    above ``K = ceil(s1 sqrt(ln 1e10))`` (24 for ``fc = 4``) have gains under
+    1e-10, so ``P = Q diag(w) Q^T`` with ``Q`` the ``2K + 1`` columns ``1``,
+    ``cos(2 pi u y / n)``, ``sin(2 pi u y / n)`` (``u = 1..K``): four small
+    matrix products instead of an ``rfft2`` and an ``irfft2`` of the padded
+    image (``benchmarks/gist_floor.py``: about 3x faster at 266 x 266).
+
+    Returns ``Q`` (``n x (2K + 1)`` float32) and ``w w^T`` (float32).
+    """
+    s1 = _FC / np.sqrt(np.log(2.0))
+    k = int(np.ceil(s1 * np.sqrt(np.log(1e10))))
+    u = np.arange(1, k + 1)
+    y = np.arange(n)
+    phase = 2.0 * np.pi * np.outer(y, u) / n
+    q = np.concatenate([np.ones((n, 1)), np.cos(phase), np.sin(phase)], axis=1)
+    gain = np.exp(-(u / s1) ** 2)
+    w = np.concatenate([[1.0], 2.0 * gain, 2.0 * gain]) / n
+    q32, ww = q.astype(np.float32), np.outer(w, w).astype(np.float32)
+    q32.setflags(write=False)
+    ww.setflags(write=False)
+    return q32, ww
+
+
 def _prefilter(channels: np.ndarray, workers: int | None) -> np.ndarray:
     """lear_gist's ``prefilt`` / ``color_prefilt`` on ``(C, N, N)`` float32 pixels."""
     x = np.log1p(channels)
     x = np.pad(x, ((0, 0), (_PAD, _PAD), (_PAD, _PAD)), mode="symmetric")
     n = x.shape[-1]
-    g = _lowpass(n)
     if n % 2 == 0:
-        half = g[:, : n // 2 + 1]
+        q, ww = _lowpass_basis(n)
 
         def lowpass(a: np.ndarray) -> np.ndarray:
-            return sfft.irfft2(sfft.rfft2(a, workers=workers) * half, s=(n, n), workers=workers)
+            # The filter keeps the mean exactly; filtering a - mean keeps the
+            # float32 sums small.
+            mean = a.mean(axis=(-2, -1), keepdims=True, dtype=np.float64).astype(np.float32)
+            b = q.T @ (a - mean) @ q
+            b *= ww
+            return q @ b @ q.T + mean
 
         whitened = x - lowpass(x)
         m = whitened.mean(axis=0)
         contrast = np.sqrt(np.abs(lowpass(m * m)))
     else:
+        g = _lowpass(n)
         whitened = x - sfft.ifft2(sfft.fft2(x, workers=workers) * g, workers=workers).real
         m = whitened.mean(axis=0)
         smooth = sfft.ifft2(sfft.fft2(m * m, workers=workers) * g, workers=workers)
