@@ -68,7 +68,8 @@ Departures from the papers and from Torralba's Matlab LMgist:
   grayscale image is the rounded mean of R, G and B, not Matlab's
   ``rgb2gray`` luma weights.
 * Arithmetic is float32 throughout, as in lear_gist (single-precision FFTW),
-  but with scipy's pocketfft; results agree with lear_gist's to < 1e-6.
+  but with scipy's pocketfft (prefilter, forward FFT) and OpenCV's DFT (the
+  Gabor inverse FFTs); results agree with lear_gist's to < 1e-6.
 * The im2gps preset's image size (256 px) and its colour-image weight are our
   choices; Hays & Efros do not state them. The 5 x 5 colour image is the
   area average of the square crop in sRGB, then converted to L*a*b* (D65).
@@ -132,10 +133,9 @@ def _lowpass(n: int) -> np.ndarray:
     f = _c_fftshift_grid(n)
     s1 = _FC / np.sqrt(np.log(2.0))
     g = np.exp(-(f[:, None] ** 2 + f[None, :] ** 2) / s1**2).astype(np.float32)
-    # The grid is symmetric (f(-i) = -f(i) mod n) for even n, so the filter is
-    # real-even and rfft2 / irfft2 give the same result as lear_gist's complex
-    # FFTs with a real part taken. For odd n lear_gist's grid is shifted by
-    # half a bin and not symmetric; _prefilter keeps the complex path then.
+    # Used for odd n only: lear_gist's grid is then shifted by half a bin and
+    # not symmetric, and _prefilter keeps lear_gist's complex FFTs. For even n
+    # the filter is real, even and separable (see _lowpass_basis).
     g.setflags(write=False)
     return g
 
@@ -186,22 +186,56 @@ def _pooling(size: int, n_blocks: int) -> np.ndarray:
     return pool
 
 
+@functools.lru_cache(maxsize=8)
+def _lowpass_basis(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prefilter's low-pass on an even ``n`` grid as ``Q diag(w) Q^T`` per axis.
+
+    The Gaussian ``exp(-(fx^2 + fy^2) / s1^2)`` is separable, and on an even
+    grid each factor is real and even, so the 2-D circular filter is ``P a P``
+    with ``P`` the ``n x n`` circulant of ``exp(-f^2 / s1^2)``. Its frequencies
+    above ``K = ceil(s1 sqrt(ln 1e10))`` (24 for ``fc = 4``) have gains under
+    1e-10, so ``P = Q diag(w) Q^T`` with ``Q`` the ``2K + 1`` columns ``1``,
+    ``cos(2 pi u y / n)``, ``sin(2 pi u y / n)`` (``u = 1..K``): four small
+    matrix products instead of an ``rfft2`` and an ``irfft2`` of the padded
+    image (``benchmarks/gist_floor.py``: about 3x faster at 266 x 266).
+
+    Returns ``Q`` (``n x (2K + 1)`` float32) and ``w w^T`` (float32).
+    """
+    s1 = _FC / np.sqrt(np.log(2.0))
+    k = int(np.ceil(s1 * np.sqrt(np.log(1e10))))
+    u = np.arange(1, k + 1)
+    y = np.arange(n)
+    phase = 2.0 * np.pi * np.outer(y, u) / n
+    q = np.concatenate([np.ones((n, 1)), np.cos(phase), np.sin(phase)], axis=1)
+    gain = np.exp(-(u / s1) ** 2)
+    w = np.concatenate([[1.0], 2.0 * gain, 2.0 * gain]) / n
+    q32, ww = q.astype(np.float32), np.outer(w, w).astype(np.float32)
+    q32.setflags(write=False)
+    ww.setflags(write=False)
+    return q32, ww
+
+
 def _prefilter(channels: np.ndarray, workers: int | None) -> np.ndarray:
     """lear_gist's ``prefilt`` / ``color_prefilt`` on ``(C, N, N)`` float32 pixels."""
     x = np.log1p(channels)
     x = np.pad(x, ((0, 0), (_PAD, _PAD), (_PAD, _PAD)), mode="symmetric")
     n = x.shape[-1]
-    g = _lowpass(n)
     if n % 2 == 0:
-        half = g[:, : n // 2 + 1]
+        q, ww = _lowpass_basis(n)
 
         def lowpass(a: np.ndarray) -> np.ndarray:
-            return sfft.irfft2(sfft.rfft2(a, workers=workers) * half, s=(n, n), workers=workers)
+            # The filter keeps the mean exactly; filtering a - mean keeps the
+            # float32 sums small.
+            mean = a.mean(axis=(-2, -1), keepdims=True, dtype=np.float64).astype(np.float32)
+            b = q.T @ (a - mean) @ q
+            b *= ww
+            return q @ b @ q.T + mean
 
         whitened = x - lowpass(x)
         m = whitened.mean(axis=0)
         contrast = np.sqrt(np.abs(lowpass(m * m)))
     else:
+        g = _lowpass(n)
         whitened = x - sfft.ifft2(sfft.fft2(x, workers=workers) * g, workers=workers).real
         m = whitened.mean(axis=0)
         smooth = sfft.ifft2(sfft.fft2(m * m, workers=workers) * g, workers=workers)
@@ -230,8 +264,9 @@ def gist(
     n_blocks : int, optional
         The responses are averaged over an ``n_blocks x n_blocks`` grid.
     workers : int, optional
-        Threads for ``scipy.fft`` (default: scipy's, i.e. 1 unless set with
-        ``scipy.fft.set_workers``).
+        Threads for ``scipy.fft``, which does the prefilter and the forward
+        FFT (default: scipy's, i.e. 1 unless set with ``scipy.fft.set_workers``);
+        the Gabor inverse FFTs are OpenCV's, on :func:`cv2.setNumThreads` threads.
 
     Returns
     -------
@@ -269,14 +304,53 @@ def gist(
 
     size = width
     prefiltered = _prefilter(channels, workers)
-    bank = gabor_bank(size, orientations)
-    spectrum = sfft.fft2(prefiltered, workers=workers)  # (C, N, N) complex64
-    # All filters of all channels in one batched inverse FFT: (C, F, N, N).
-    response = sfft.ifft2(spectrum[:, None] * bank[None], workers=workers, overwrite_x=True)
-    energy = np.abs(response)
-    pool = _pooling(size, n_blocks)
-    blocks = pool @ energy @ pool.T  # (C, F, yb, xb) block means
+    spectrum = np.ascontiguousarray(sfft.fft2(prefiltered, workers=workers))  # complex64
+    blocks = _gabor_blocks(spectrum, _planar_bank(size, orientations),
+                           _pooling(size, n_blocks))  # (C, F, yb, xb) block means
     return np.ascontiguousarray(np.swapaxes(blocks, -1, -2), np.float32).reshape(-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _planar_bank(size: int, orientations_per_scale: tuple[int, ...]) -> np.ndarray:
+    """:func:`gabor_bank` with each gain twice, ``(F, N, N, 2)``: one for re, one for im.
+
+    Multiplying a complex64 spectrum viewed as float32 pairs by this is a
+    plain float32 product, about 1.5x faster than numpy's complex64-by-float32
+    one (which casts the filter to complex first).
+    """
+    bank = np.repeat(gabor_bank(size, orientations_per_scale)[..., None], 2, axis=-1)
+    bank.setflags(write=False)
+    return bank
+
+
+def _gabor_blocks(spectrum: np.ndarray, bank: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Block means of ``|ifft2(spectrum[c] * G_f)|``, ``(C, F, yb, xb)``.
+
+    ``bank`` is :func:`_planar_bank`'s. One filter at a time, so that the
+    product, the response, its modulus and its block means stay in cache; the
+    inverse FFTs are OpenCV's DFT (Intel IPP in OpenCV's wheels), at 256 x 256
+    complex64 about half the time of scipy's pocketfft on one thread
+    (``benchmarks/gist_floor.py``). Their threads are OpenCV's
+    (:func:`cv2.setNumThreads`; :mod:`im2gps.threads` sets them).
+    """
+    channels, size = spectrum.shape[0], spectrum.shape[-1]
+    blocks = np.empty((channels, len(bank), len(pool), len(pool)), np.float32)
+    planar_spectrum = spectrum.view(np.float32).reshape(channels, size, size, 2)
+    product = np.empty((size, size, 2), np.float32)
+    response = np.empty((size, size, 2), np.float32)
+    energy = np.empty((size, size), np.float32)
+    rows = np.empty((len(pool), size), np.float32)
+    as_complex = response.view(np.complex64)[..., 0]
+    pool_t = np.ascontiguousarray(pool.T)
+    flags = cv2.DFT_INVERSE | cv2.DFT_SCALE | cv2.DFT_COMPLEX_OUTPUT
+    for c in range(channels):  # 1 or 3 channels x a few dozen filters, not pixels
+        for f in range(len(bank)):
+            np.multiply(planar_spectrum[c], bank[f], out=product)
+            cv2.dft(product, response, flags=flags)
+            np.abs(as_complex, out=energy)
+            np.matmul(pool, energy, out=rows)
+            np.matmul(rows, pool_t, out=blocks[c, f])
+    return blocks
 
 
 def _check_orientations(orientations: Sequence[int]) -> tuple[int, ...]:
