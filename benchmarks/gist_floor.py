@@ -76,7 +76,9 @@ import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.fft as sfft  # noqa: E402
 
-from features.gist import (  # noqa: E402
+from im2gps.datasets import load  # noqa: E402
+from im2gps.features import dft  # noqa: E402
+from im2gps.features.gist import (  # noqa: E402
     PRESETS,
     _lowpass,
     _lowpass_basis,
@@ -87,7 +89,6 @@ from features.gist import (  # noqa: E402
     gist,
     square_crop,
 )
-from im2gps.datasets import load  # noqa: E402
 from im2gps.photos import load_image  # noqa: E402
 from im2gps.threads import set_threads  # noqa: E402
 
@@ -120,7 +121,7 @@ def ours_stages(pixels: np.ndarray, orientations: tuple[int, ...], n_blocks: int
     channels = pixels[None].astype(np.float32)
     pre = _prefilter(channels, 1)
     t1 = tick()
-    spectrum = np.ascontiguousarray(sfft.fft2(pre, workers=1))
+    spectrum = dft.fft2(pre)  # as gist() does
     t2 = tick()
     size = pixels.shape[0]
     bank = _planar_bank(size, orientations)

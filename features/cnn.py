@@ -74,6 +74,7 @@ import importlib.util
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ __all__ = ["CNNEmbedding", "MODELS", "load_network"]
 
 #: Channels of the EfficientNet-Lite head, i.e. the embedding's length.
 HEAD_CHANNELS = 1280
+
+# Serialises network loading (CNNEmbedding.network), which warm_up() may start on
+# another thread; module-level because extractors are copied to worker processes.
+_NETWORK_LOCK = threading.Lock()
 
 #: Crop policies of :class:`CNNEmbedding`.
 CROPS = ("center", "squash")
@@ -389,8 +394,9 @@ class CNNEmbedding(FeatureExtractor):
     @property
     def network(self) -> torch.nn.Module:
         """The EfficientNet-Lite network, loaded (strictly) on first access."""
-        if self._network is None:
-            self._network = load_network(self.model, self.weights_path, self.image_size)
+        with _NETWORK_LOCK:  # once, also when warm_up() runs beside the first photo
+            if self._network is None:
+                self._network = load_network(self.model, self.weights_path, self.image_size)
         return self._network
 
     # -- computing -------------------------------------------------------------

@@ -68,8 +68,9 @@ Departures from the papers and from Torralba's Matlab LMgist:
   grayscale image is the rounded mean of R, G and B, not Matlab's
   ``rgb2gray`` luma weights.
 * Arithmetic is float32 throughout, as in lear_gist (single-precision FFTW),
-  but with scipy's pocketfft (prefilter, forward FFT) and OpenCV's DFT (the
-  Gabor inverse FFTs); results agree with lear_gist's to < 1e-6.
+  but with the prefilter as small matrix products (scipy's pocketfft for odd
+  sizes) and OpenCV's DFT for the FFTs (:mod:`im2gps.features.dft`); results
+  agree with lear_gist's to < 1e-6.
 * The im2gps preset's image size (256 px) and its colour-image weight are our
   choices; Hays & Efros do not state them. The 5 x 5 colour image is the
   area average of the square crop in sRGB, then converted to L*a*b* (D65).
@@ -87,9 +88,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-import scipy.fft as sfft
 from PIL import Image
 
+from im2gps.features import dft
 from im2gps.features.base import FeatureExtractor
 
 __all__ = ["Gist", "PRESETS", "gist", "gabor_bank", "square_crop"]
@@ -234,7 +235,9 @@ def _prefilter(channels: np.ndarray, workers: int | None) -> np.ndarray:
         whitened = x - lowpass(x)
         m = whitened.mean(axis=0)
         contrast = np.sqrt(np.abs(lowpass(m * m)))
-    else:
+    else:  # an odd padded side (an odd image side): the FFT form (rare)
+        import scipy.fft as sfft
+
         g = _lowpass(n)
         whitened = x - sfft.ifft2(sfft.fft2(x, workers=workers) * g, workers=workers).real
         m = whitened.mean(axis=0)
@@ -264,9 +267,10 @@ def gist(
     n_blocks : int, optional
         The responses are averaged over an ``n_blocks x n_blocks`` grid.
     workers : int, optional
-        Threads for ``scipy.fft``, which does the prefilter and the forward
-        FFT (default: scipy's, i.e. 1 unless set with ``scipy.fft.set_workers``);
-        the Gabor inverse FFTs are OpenCV's, on :func:`cv2.setNumThreads` threads.
+        Threads for ``scipy.fft``, used only by the prefilter of an odd padded
+        side (default: scipy's, i.e. 1 unless set with ``scipy.fft.set_workers``);
+        every other transform is OpenCV's (:mod:`im2gps.features.dft`), on
+        :func:`cv2.setNumThreads` threads.
 
     Returns
     -------
@@ -304,7 +308,7 @@ def gist(
 
     size = width
     prefiltered = _prefilter(channels, workers)
-    spectrum = np.ascontiguousarray(sfft.fft2(prefiltered, workers=workers))  # complex64
+    spectrum = dft.fft2(prefiltered)  # (C, N, N) complex64
     blocks = _gabor_blocks(spectrum, _planar_bank(size, orientations),
                            _pooling(size, n_blocks))  # (C, F, yb, xb) block means
     return np.ascontiguousarray(np.swapaxes(blocks, -1, -2), np.float32).reshape(-1)
@@ -456,8 +460,9 @@ class Gist(FeatureExtractor):
     color_weight : float, optional
         The tiny image is appended as ``color_weight * Lab / 100``.
     workers : int, optional
-        Threads for ``scipy.fft`` (not a feature parameter: it does not change
-        the vectors and is not part of :meth:`get_params`).
+        Threads for ``scipy.fft`` in the prefilter of odd sizes (see :func:`gist`;
+        not a feature parameter: it does not change the vectors and is not
+        part of :meth:`get_params`).
     """
 
     name = "gist"

@@ -81,6 +81,7 @@ Departures from the original:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -88,8 +89,8 @@ from typing import Any, ClassVar
 import cv2
 import faiss
 import numpy as np
-import scipy.fft
 
+from im2gps.features import dft
 from im2gps.features.base import FeatureExtractor, _check_image
 
 __all__ = [
@@ -134,14 +135,20 @@ def _hilbert_imag(x: np.ndarray) -> np.ndarray:
         h[1:n // 2] = 2.0
     else:
         h[1:(n + 1) // 2] = 2.0
-    return scipy.fft.ifft(scipy.fft.fft(x) * h).imag
+    return np.fft.ifft(np.fft.fft(x) * h).imag  # float64, at filter design only
+
+
+@functools.lru_cache(maxsize=32)
+def _hilbert_profile(sigma: float, half: float) -> tuple[np.ndarray, np.ndarray]:
+    # Like segbench: the Hilbert transform of the 1-D profile, computed by FFT on
+    # a fine grid wider than the kernel's diagonal (once per scale: every
+    # orientation interpolates the same profile).
+    fine = np.linspace(-half, half, int(2 * half * 50) | 1)
+    return fine, _hilbert_imag(_second_derivative(fine, sigma))
 
 
 def _hilbert_second_derivative(x: np.ndarray, sigma: float, half: float) -> np.ndarray:
-    # Like segbench: the Hilbert transform of the 1-D profile, computed by FFT on
-    # a fine grid wider than the kernel's diagonal, then interpolated.
-    fine = np.linspace(-half, half, int(2 * half * 50) | 1)
-    odd = _hilbert_imag(_second_derivative(fine, sigma))
+    fine, odd = _hilbert_profile(float(sigma), float(half))
     return np.interp(x, fine, odd)
 
 
@@ -222,10 +229,11 @@ def canvas_size(height: int, width: int, radius: int, stride: int = 1) -> int:
     """Side of the square FFT canvas for an image, a kernel radius and a stride.
 
     At least ``max(height, width) + 2 * radius`` (so that circular convolution
-    never wraps into the image), a multiple of ``stride`` and FFT-friendly.
+    never wraps into the image), a multiple of ``stride`` and FFT-friendly
+    (:func:`im2gps.features.dft.optimal_size`).
     """
     need = max(height, width) + 2 * radius
-    return stride * scipy.fft.next_fast_len(-(-need // stride))
+    return stride * dft.optimal_size(-(-need // stride))
 
 
 def bank_spectra(bank: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
@@ -264,7 +272,7 @@ def bank_spectra(bank: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
     canvas[:, :k, :k] = pairs
     # Centre each kernel on the origin of the (circular) canvas.
     canvas = np.roll(canvas, (-(k // 2), -(k // 2)), axis=(1, 2))
-    spectra = scipy.fft.fft2(canvas, axes=(1, 2)) * np.float32(1.0 / stride**2)
+    spectra = dft.fft2(canvas) * np.float32(1.0 / stride**2)
     m = size // stride
     blocks = spectra.reshape(len(pairs), stride, m, stride, m).transpose(1, 3, 0, 2, 4)
     return np.ascontiguousarray(blocks, dtype=np.complex64)
@@ -321,7 +329,7 @@ def filter_responses(
     canvas = np.zeros((size, size), np.float32)
     canvas[: h + 2 * radius, : w + 2 * radius] = padded
     canvas = np.roll(canvas, (-radius, -radius), axis=(0, 1))
-    image = scipy.fft.fft2(canvas).astype(np.complex64, copy=False)
+    image = dft.fft2(canvas)
     image = image.reshape(stride, m, stride, m).transpose(0, 2, 1, 3)
     # Multiply and fold block by block into preallocated buffers: about twice as
     # fast as numpy's reduction over a (pairs, s, m, s, m) product.
@@ -332,7 +340,7 @@ def filter_responses(
             if a or b:
                 np.multiply(image[a, b], spectra[a, b], out=product)
                 folded += product
-    out = scipy.fft.ifft2(folded, axes=(1, 2), overwrite_x=True)
+    out = dft.ifft2(folded)
     rows, cols = -(-h // stride), -(-w // stride)
     # complex64 viewed as float32 interleaves (real, imaginary) = (kernel 2i, 2i + 1).
     out = np.ascontiguousarray(out[:, :rows, :cols].transpose(1, 2, 0)).view(np.float32)
@@ -429,22 +437,27 @@ class TextonHistogram(FeatureExtractor):
         self.samples_per_image = int(samples_per_image)
         self.n_iter = int(n_iter)
         self.seed = int(seed)
-        self.bank = filter_bank(
-            self.n_orientations, self.sigmas, self.elongations, self.surround_ratio
-        )
         self._spectra: np.ndarray | None = None  # computed on first use (about 20 MB)
         self._textons: np.ndarray | None = None
         self._index: faiss.IndexFlatL2 | None = None
 
     # -- interface -------------------------------------------------------------
+    @functools.cached_property
+    def bank(self) -> np.ndarray:
+        """The ``(n, k, k)`` filter bank (:func:`filter_bank` of the parameters),
+        made on first use (20 ms: :meth:`warm_up` makes it beside an index load)."""
+        return filter_bank(self.n_orientations, self.sigmas, self.elongations,
+                           self.surround_ratio)
+
     @property
     def dim(self) -> int:
         return self.n_textons
 
     @property
     def n_filters(self) -> int:
-        """Number of filters in the bank (66 by default)."""
-        return int(self.bank.shape[0])
+        """Number of filters in the bank (66 by default), without making it."""
+        return 2 * len(self.elongations) * len(self.sigmas) * self.n_orientations \
+            + len(self.sigmas)
 
     def get_params(self) -> dict[str, Any]:
         return {

@@ -484,13 +484,17 @@ class Im2GPS(LocatorMixin):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, verify: bool = True) -> Im2GPS:
-        """Read a locator written by :meth:`save` (or a bare index directory)."""
+    def load(cls, path: str | os.PathLike, verify: bool = True,
+             warm_up: bool = False) -> Im2GPS:
+        """Read a locator written by :meth:`save` (or a bare index directory).
+
+        ``verify`` and ``warm_up`` are :meth:`GeoIndex.load <im2gps.index.GeoIndex.load>`'s.
+        """
         path = Path(path)
         params: dict[str, Any] = {}
         if (path / LOCATOR_FILE).is_file():
             params = json.loads((path / LOCATOR_FILE).read_text())
-        index = GeoIndex.load(path, verify=verify)
+        index = GeoIndex.load(path, verify=verify, warm_up=warm_up)
         params["features"] = index.feature_names
         with warnings.catch_warnings():  # a saved locator was warned about when it was made
             warnings.simplefilter("ignore", UserWarning)

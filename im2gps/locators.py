@@ -46,7 +46,7 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
         ``im2gps planet train``).
     **kwargs
         Passed to :meth:`Im2GPS.load <im2gps.locator.Im2GPS.load>` for an index
-        (``verify=False``); the other kinds take none.
+        (``verify=False``, ``warm_up=True``); the other kinds take none.
 
     Returns
     -------

@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -128,7 +129,8 @@ class GeoIndex:
 
     # -- loading -------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, verify: bool = True) -> GeoIndex:
+    def load(cls, path: str | os.PathLike, verify: bool = True,
+             warm_up: bool = False) -> GeoIndex:
         """Open an index directory.
 
         Parameters
@@ -141,6 +143,10 @@ class GeoIndex:
             check each feature file's sha256 on its first use. Their cost does
             not grow with the feature files. Off: trust the directory (e.g.
             one this process has just written).
+        warm_up : bool, optional
+            Run each extractor's :meth:`~im2gps.features.FeatureExtractor.warm_up`
+            on a background thread while the rest loads, so that the first
+            photo does not wait for it (a one-photo ``im2gps locate``).
 
         Raises
         ------
@@ -158,6 +164,11 @@ class GeoIndex:
                     _check_sha256(path / name, manifest["files"][name])
         extractors = {f["name"]: load_extractor(path / "extractors", f["name"])
                       for f in manifest["features"]}
+        if warm_up:
+            # Not a daemon: the interpreter waits for it at exit instead of tearing it
+            # down inside OpenCV (which aborts the process).
+            threading.Thread(target=_warm_up, args=(list(extractors.values()),),
+                             name="im2gps-warm-up").start()
         import pyarrow.parquet  # not pandas: see the class docstring
 
         # ParquetFile, not read_table: the latter's dataset layer imports pandas.
@@ -468,6 +479,15 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     content = {key: value for key, value in manifest.items() if key != "manifest_sha256"}
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"))
                           .encode()).hexdigest()
+
+
+def _warm_up(extractors: list[FeatureExtractor]) -> None:
+    """Each extractor's one-time set-up, on a background thread (see ``GeoIndex.load``)."""
+    for extractor in extractors:
+        try:
+            extractor.warm_up()
+        except Exception:  # noqa: BLE001 - a cache not filled now is filled by the first photo
+            pass
 
 
 def _arrow_values(column: Any, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:

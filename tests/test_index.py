@@ -398,3 +398,22 @@ def test_photo_columns_without_pandas(small_index, data_dir):
     values = _arrow_values(pa.chunked_array([[1.5, None], [2.5]]), None)
     assert np.isnan(values[1]) and values[[0, 2]].tolist() == [1.5, 2.5]
     assert _arrow_values(pa.chunked_array([["a", None]]), [1]).tolist() == [None]
+
+
+def test_load_with_warm_up(small_index, data_dir):
+    """GeoIndex.load(warm_up=True) prepares every extractor on a background thread that
+    ends by itself; the features of a photo are the same as without it."""
+    import threading
+
+    from im2gps.photos import load_image
+
+    photo = load_image(data_dir / "im2gps237" / "images" / "104123223.jpg")
+    want = GeoIndex.load(small_index.path).extract([photo])
+    warm = GeoIndex.load(small_index.path, warm_up=True)
+    got = warm.extract([photo])
+    for thread in threading.enumerate():
+        if thread.name == "im2gps-warm-up":
+            thread.join(timeout=60)
+            assert not thread.daemon and not thread.is_alive()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])

@@ -292,4 +292,51 @@ def test_hilbert_transform_matches_scipy():
 
     for n in (100, 101, 1301):
         x = np.random.default_rng(n).normal(size=n)
-        assert np.array_equal(_hilbert_imag(x), scipy.signal.hilbert(x).imag)
+        # numpy.fft and SciPy's are the same pocketfft, up to the order of rounding
+        np.testing.assert_allclose(_hilbert_imag(x), scipy.signal.hilbert(x).imag,
+                                   rtol=0, atol=1e-12)
+
+
+def test_opencv_transforms_match_scipy():
+    """features.dft (OpenCV's DFT, no scipy.fft import) against scipy.fft, on stacks of
+    real and complex planes at texton's and GIST's sizes; the canvas sizes it picks."""
+    import scipy.fft
+
+    from im2gps.features import dft
+
+    rng = np.random.default_rng(0)
+    for shape in ((288, 288), (3, 256, 256), (2, 5, 144, 150)):
+        real = rng.normal(size=shape).astype(np.float32)
+        cplx = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(np.complex64)
+        for got, want in ((dft.fft2(real), scipy.fft.fft2(real)),
+                          (dft.fft2(cplx), scipy.fft.fft2(cplx)),
+                          (dft.ifft2(cplx), scipy.fft.ifft2(cplx))):
+            assert got.dtype == np.complex64 and got.shape == shape
+            assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+    assert [dft.optimal_size(n) for n in (1, 141, 143, 257)] == [1, 144, 144, 270]
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="positive integer"):
+            dft.optimal_size(bad)
+    with pytest.raises(ValueError, match="planes"):
+        dft.fft2(np.zeros(8))
+
+
+def test_warm_up_beside_extraction_changes_nothing(fitted, photos):
+    """warm_up (the filter bank and its spectra, as GeoIndex.load(warm_up=True) runs it on
+    a background thread) fills the caches that extraction would; run at the same time as
+    the first extractions, every histogram is what a cold extractor gives."""
+    import threading
+
+    want = fitted.transform(photos[20:24])
+    cold = TextonHistogram(**SMALL)
+    cold.set_state(fitted.state())
+    assert "bank" not in vars(cold) and cold._spectra is None  # nothing made yet
+    assert cold.n_filters == fitted.bank.shape[0]  # known without the bank
+    thread = threading.Thread(target=cold.warm_up)
+    thread.start()
+    got = cold.transform(photos[20:24])
+    thread.join()
+    np.testing.assert_array_equal(got, want)
+    assert cold._spectra is not None and np.array_equal(cold.bank, fitted.bank)
+    # an extractor that is not fitted has nothing to warm up
+    TextonHistogram(**SMALL).warm_up()
