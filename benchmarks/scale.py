@@ -64,6 +64,7 @@ from typing import Any
 import faiss
 import numpy as np
 import pandas as pd
+from md_sections import read_section
 
 from im2gps import benchmark as bench
 from im2gps import datasets
@@ -436,7 +437,10 @@ def run_dask(data_dir: str | None, n_photos: int, log: Callable) -> dict[str, An
 def write(document: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(document, indent=2, default=_json))
-    (out / "scale.md").write_text(markdown(document))
+    # keep the section of benchmarks/locate_scale.py (index directories through locate)
+    kept = read_section(out / "scale.md", "locate_scale")
+    (out / "scale.md").write_text(markdown(document).rstrip("\n") + "\n"
+                                  + ("\n" + kept if kept else ""))
 
 
 def _json(value: Any) -> Any:
