@@ -157,7 +157,7 @@ class App:
                      "weight": float(probs[c]), "label": f"cell {cells['token'].iloc[c]}"}
                     for c in order]
                 # a classifier has no database photos to show: the page says so instead
-                doc["neighbours"] = []
+                doc["neighbors"] = []
                 doc["note"] = (f"PlaNet classifies the photo into {len(cells)} S2 cells: the "
                                "table lists the most probable cells (no nearest photos).")
             else:
@@ -165,7 +165,7 @@ class App:
                     {"lat": c["lat"], "lon": c["lon"], "weight": c["weight"],
                      "label": f"{c['size']} neighbours"} for c in predictions.clusters(0)[:5]]
                 photos = locator.index_.photos
-                doc["neighbours"] = [
+                doc["neighbors"] = [
                     {"id": str(photos["id"].iloc[row]), "lat": float(photos["lat"].iloc[row]),
                      "lon": float(photos["lon"].iloc[row]),
                      "distance": float(predictions.neighbor_distances[0, rank])}
@@ -393,7 +393,7 @@ function card(a, upload) {
   const div = document.createElement("div"); div.className = "answer";
   if (a.failed) { div.innerHTML = `<h2>${esc(a.model)}</h2><p>failed: ${esc(a.error)}</p>`; return div; }
   const dist = a.distribution.map((d) => `<tr><td class="at">${fmt(d.lat)}, ${fmt(d.lon)}</td><td>${(100 * d.weight).toFixed(1)}%</td><td class="at">${esc(d.label)}</td><td>${esc(d.place || "")}</td></tr>`).join("");
-  const nn = a.neighbours.map((n) => `<tr><td title="${esc(n.id)}">${esc(n.id.split("/").pop())}</td><td class="at">${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
+  const nn = a.neighbors.map((n) => `<tr><td title="${esc(n.id)}">${esc(n.id.split("/").pop())}</td><td class="at">${fmt(n.lat)}, ${fmt(n.lon)}</td><td>${n.distance.toFixed(3)}</td></tr>`).join("");
   div.innerHTML = `<h2>${esc(a.model)} <span class="muted">(${a.kind})</span></h2>
     <p class="estimate"><b>${fmt(a.lat)}, ${fmt(a.lon)}</b> near ${esc(a.place || "?")}</p>
     <img class="map" alt="map of the answer of ${esc(a.model)}" src="${a.map}">

@@ -102,7 +102,7 @@ def test_upload_of_a_real_photo(server, planet_dir, data_dir):
         assert answer["map"].startswith("data:image/png;base64,")
         assert answer["distribution"] and all(d["place"] for d in answer["distribution"])
     index, planet = doc["answers"]
-    assert len(index["neighbours"]) == 8 and "note" not in index
+    assert len(index["neighbors"]) == 8 and "note" not in index
     # PlaNet: the most probable cells, best first, the estimate in the best one's place
     from im2gps.planet import PlaNet
 
@@ -111,7 +111,7 @@ def test_upload_of_a_real_photo(server, planet_dir, data_dir):
     assert [c["weight"] for c in cells] == pytest.approx(sorted(probs, reverse=True)[:len(cells)])
     assert (cells[0]["lat"], cells[0]["lon"]) == pytest.approx((planet["lat"], planet["lon"]))
     assert all(c["label"].startswith("cell ") for c in cells)
-    assert planet["neighbours"] == [] and "S2 cells" in planet["note"]
+    assert planet["neighbors"] == [] and "S2 cells" in planet["note"]
     # the upload sits in the server's temporary folder under a random name
     (stored,) = app.upload_dir.iterdir()
     assert stored.name.startswith(doc["upload"]) and stored.suffix == ".jpg"
