@@ -587,6 +587,16 @@ def _intake_options(command: argparse.ArgumentParser) -> None:
                               "decompression bombs (default: %(default)s, 300 megapixels)")
 
 
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Give each (sub)command's namespace its own parser, for usage errors found after
+    parsing (argparse keeps subparsers in its private ``_actions``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(usage_parser=sub)
+                _remember_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from im2gps import __version__
@@ -748,6 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_partition_command(commands)
     add_planet_command(commands)
+    _remember_parsers(parser)
     return parser
 
 
@@ -782,8 +793,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as err:  # e.g. a bad --index-type, found before any work
-        parser.print_usage(sys.stderr)
-        print(f"im2gps: error: {err}", file=sys.stderr)
+        command = getattr(args, "usage_parser", parser)
+        command.print_usage(sys.stderr)
+        print(f"{command.prog}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     # IndexFormatError (im2gps.index.store) is a ValueError: caught here without importing
     # FAISS for commands that read no index.

@@ -138,7 +138,10 @@ def test_version_and_usage():
 
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"im2gps {im2gps.__version__}"
-    assert run("locate", "x", "y", "--json", "--jsonl").returncode == 2
+    both = run("locate", "x", "y", "--json", "--jsonl")
+    # a usage error found after parsing shows the command's own usage, not the top level's
+    assert both.returncode == 2 and both.stderr.startswith("usage: im2gps locate ")
+    assert "im2gps locate: error: --json and --jsonl" in both.stderr
 
 
 def test_index_info_from_the_manifest_alone(index_dir, tmp_path):
