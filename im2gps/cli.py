@@ -387,8 +387,9 @@ def _print_answer(doc: dict[str, Any]) -> None:
         print(f"  cell {rank:<4} {c['lat']:8.3f}, {c['lon']:8.3f}  probability "
               f"{c['probability']:.3f}")
     for n in doc["neighbors"]:
+        inliers = f"  {n['inliers']} inliers" if "inliers" in n else ""  # with --verify
         print(f"  neighbour  {n['id']:<24} {n['lat']:8.3f}, {n['lon']:8.3f}  "
-              f"feature distance {n['distance']:.3f}")
+              f"feature distance {n['distance']:.3f}{inliers}")
 
 
 # -- benchmark --------------------------------------------------------------

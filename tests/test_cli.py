@@ -202,6 +202,10 @@ def test_build_with_local_features_and_locate_with_verification(data_dir, tmp_pa
     first = document["neighbors"][0]
     assert first["distance"] < 1e-3 and first["inliers"] >= 50
     assert abs(document["lat"] - table["lat"][3]) < 1e-6
+    # the text answer shows the inliers too
+    assert main(["locate", str(out), table["image"][3], "--verify", "best", "--k", "5",
+                 "--neighbors", "1"]) == EXIT_OK
+    assert f"{first['inliers']} inliers" in capsys.readouterr().out
 
 
 def test_add_keeps_local_features_and_verify_needs_them(data_dir, tmp_path):
