@@ -75,7 +75,52 @@ def _divisors_near(dim: int, m: int, count: int = 3) -> list[int]:
     return sorted(sorted(divisors, key=lambda d: (abs(d - m), d))[:count])
 
 
-def check_factory(factory: str, dim: int, what: str = "the vectors") -> None:
+def _check_parts(factory: str, tokens: list[str], dim: int, n_train: int | None) -> None:
+    """Refuse sizes FAISS would fail on (or, worse, accept and answer wrongly with)."""
+    for token in tokens:
+        if re.fullmatch(r"IDMap2?", token):
+            raise FactoryError(f"index type {factory!r}: {token} is not supported (im2gps "
+                               "numbers the photos itself); leave it out")
+        for kind, number in re.findall(r"(PCAW?R?|RR|OPQ|PQ|IVF|IMI2x|HNSW|NSG|LSH|RQ|SQ)(\d+)",
+                                       token):
+            if int(number) == 0 or (kind == "HNSW" and int(number) < 2):
+                raise FactoryError(f"index type {factory!r}: {kind}{number} in {token!r}: the "
+                                   f"number after {kind} must be at least "
+                                   f"{2 if kind == 'HNSW' else 1}")
+    if n_train is None:
+        return
+    d = dim
+    for token in tokens:
+        pca = re.fullmatch(r"PCAW?R?(\d+)", token)
+        if pca:
+            out = int(pca[1])
+            if out > d:
+                raise FactoryError(f"index type {factory!r}: {token} cannot output {out} "
+                                   f"dimensions from {d}; use PCA{min(d, 256)} or less")
+            if out > n_train:
+                raise FactoryError(
+                    f"index type {factory!r}: {token} is learned from {n_train} training "
+                    f"photos, which give at most {n_train} dimensions; use PCA{n_train} or "
+                    "less, or index more photos")
+            d = out
+            continue
+        ivf = re.match(r"IVF(\d+)", token)
+        if ivf and int(ivf[1]) > n_train:
+            raise FactoryError(
+                f"index type {factory!r}: {token} learns {ivf[1]} cluster centres from "
+                f"{n_train} training photos, but needs at least one photo per centre (FAISS "
+                f"advises 39); use IVF{max(1, n_train // 39)} or fewer lists")
+        for bits_token in re.findall(r"(?:^|_|,)O?PQ\d+(?:x(\d+))?", token):
+            bits = int(bits_token) if bits_token else 8
+            if 2 ** bits > n_train:
+                raise FactoryError(
+                    f"index type {factory!r}: {token} learns {2 ** bits} centroids per "
+                    f"sub-quantizer from {n_train} training photos, but needs at least "
+                    f"{2 ** bits}; use a Flat index or SQ8 for so few photos, or index more")
+
+
+def check_factory(factory: str, dim: int, what: str = "the vectors",
+                  n_train: int | None = None) -> None:
     """Check a FAISS factory string against the vector dimension, before any work.
 
     A product quantizer ``PQ<M>`` (or a rotation ``OPQ<M>``) splits each
@@ -93,6 +138,10 @@ def check_factory(factory: str, dim: int, what: str = "the vectors") -> None:
         Dimension of the vectors to index.
     what : str, optional
         What the vectors are, for the message.
+    n_train : int, optional
+        Training vectors available (known before extraction from the number of
+        photos): IVF lists, PQ centroids and PCA outputs that need more are
+        refused too.
 
     Raises
     ------
@@ -103,6 +152,7 @@ def check_factory(factory: str, dim: int, what: str = "the vectors") -> None:
     """
     d = int(dim)
     tokens = [t.strip() for t in factory.split(",")]
+    _check_parts(factory, tokens, d, n_train)
     last = -1  # position of the last dimension-changing transform seen
     for position, token in enumerate(tokens):
         match = re.fullmatch(r"(?:PCAW?R?|RR)(\d+)", token)

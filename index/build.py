@@ -180,6 +180,13 @@ def build_index(
         raise ValueError(f"{collection.source}: no usable photos " + (
             f"({len(collection.skipped)} skipped, e.g. {reasons})" if reasons else
             "(it lists none)"))
+    # what the index can learn from this many photos (at most: some may fail to decode),
+    # still before any extraction
+    dim = sum(ex.dim for ex in extractors.values())
+    try:
+        ann.check_factory(index_type, dim, n_train=min(len(collection), max_train))
+    except ann.FactoryError as err:
+        raise ann.FactoryError(f"{err} ({len(collection)} photos listed)") from None
     work = out.with_name(out.name + ".partial")
     weights = {name: float((weights or {}).get(name, 1.0)) for name in extractors}
     _resumed_extractors(extractors, work)
