@@ -58,6 +58,10 @@ positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
 nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 #: A finite number > 0 (``--bandwidth-km``, ...).
 positive_float = _number(float, lambda v: v > 0, "a number > 0")
+#: A bandwidth in km of at least 1 m (``im2gps.voting.MIN_BANDWIDTH_KM``, copied here so
+#: that parsing does not import numpy; tests/test_voting.py checks they agree).
+MIN_BANDWIDTH_KM = 0.001
+bandwidth_km = _number(float, lambda v: v >= MIN_BANDWIDTH_KM, "a bandwidth of at least 0.001 km")
 
 
 def feature_list(text: str) -> list[str]:

@@ -34,6 +34,7 @@ from im2gps.arguments import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     UsageError,
+    bandwidth_km,
     feature_list,
     nonnegative_int,
     positive_float,
@@ -707,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--k", type=positive_int,
                         help="neighbours that vote (default: the locator's)")
     locate.add_argument("--vote", choices=["meanshift", "1nn", "kde"], help="voting rule")
-    locate.add_argument("--bandwidth-km", type=positive_float,
+    locate.add_argument("--bandwidth-km", type=bandwidth_km,
                         help="mean-shift bandwidth in km")
     locate.add_argument("--nprobe", type=positive_int,
                         help="inverted lists visited per query (IVF indexes; default: the "

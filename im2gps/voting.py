@@ -61,6 +61,10 @@ DEFAULT_BANDWIDTH_KM = 200.0
 
 Kernel = Literal["gaussian", "flat"]
 
+#: Smallest bandwidth (km): 1 m, below GPS precision; smaller ones would need distances
+#: more exact than float64 dot products of unit vectors give (the kernel would overflow).
+MIN_BANDWIDTH_KM = 0.001
+
 #: Smallest bandwidth (km) whose batched mean-shift steps run in float32 by default.
 FLOAT32_MIN_BANDWIDTH_KM = 100.0
 
@@ -154,6 +158,10 @@ def _as_2d(lat, lon, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         )
     if lat.shape[1] == 0:
         raise ValueError("need at least one neighbour per query (k >= 1)")
+    if np.isinf(lat).any() or np.isinf(lon).any():
+        q, j = np.argwhere(np.isinf(lat) | np.isinf(lon))[0]
+        raise ValueError(f"coordinates must be finite (NaN marks a missing neighbour), got "
+                         f"({lat[q, j]}, {lon[q, j]}) for query {q}, neighbour {j}")
     finite = np.isfinite(lat) & np.isfinite(lon)
     if np.any(np.abs(lat[finite]) > 90.0):
         raise ValueError("latitudes must lie in [-90, 90] degrees")
@@ -166,7 +174,23 @@ def _as_2d(lat, lon, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if np.any(~np.isfinite(weights[finite])) or np.any(weights[finite] < 0):
             raise ValueError("weights must be finite and nonnegative")
     weights = np.where(finite, weights, 0.0)
+    # Each query's weights scaled to a largest of 1: the vote does not depend on their
+    # scale, and very small or very large weights neither underflow nor overflow.
+    top = weights.max(axis=1, keepdims=True)
+    weights = np.divide(weights, top, out=np.zeros_like(weights), where=top > 0)
     return lat, lon, weights
+
+
+def _check_settings(bandwidth_km: float, batch_size: int | None, **positive: float) -> None:
+    """Refuse settings that would give a wrong vote rather than an error."""
+    if not (np.isfinite(bandwidth_km) and bandwidth_km >= MIN_BANDWIDTH_KM):
+        raise ValueError(f"bandwidth_km must be a finite number of at least "
+                         f"{MIN_BANDWIDTH_KM} km (1 m), got {bandwidth_km}")
+    if batch_size is not None and not (int(batch_size) == batch_size and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value in positive.items():
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 #: Largest bandwidth (km) whose Gaussian kernel uses the series of :func:`_kernel`.
@@ -499,7 +523,8 @@ def meanshift(
         or the flat window's radius.
     weights : array_like, optional
         ``(n_queries, k)`` nonnegative vote weights (e.g. feature similarity);
-        a neighbour of weight 0 does not vote. Default: all 1.
+        a neighbour of weight 0 does not vote. Only their ratios within a
+        query count (each query's are scaled to a largest of 1). Default: all 1.
     kernel : {"gaussian", "flat"}, optional
         Kernel profile. ``"flat"`` matches scikit-learn's ``MeanShift``.
     max_iter : int, optional
@@ -546,8 +571,10 @@ def meanshift(
     Raises
     ------
     ValueError
-        On mismatched shapes, latitudes out of range, negative or non-finite
-        weights, or an unknown kernel.
+        On mismatched shapes, latitudes out of range, infinite coordinates,
+        negative or non-finite weights, a bandwidth under 1 m or infinite, a
+        negative tolerance or merge radius, ``max_iter`` or ``batch_size``
+        below 1, or an unknown kernel.
 
     Notes
     -----
@@ -562,8 +589,9 @@ def meanshift(
     """
     if kernel not in ("gaussian", "flat"):
         raise ValueError(f"kernel must be 'gaussian' or 'flat', got {kernel!r}")
-    if not bandwidth_km > 0:
-        raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km}")
+    _check_settings(bandwidth_km, batch_size, tol_km=tol_km, merge_km=merge_km)
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if membership not in ("seed", "nearest"):
         raise ValueError(f"membership must be 'seed' or 'nearest', got {membership!r}")
     if precision not in ("auto", "float32", "float64"):
@@ -676,8 +704,7 @@ def kde_vote(lat, lon, bandwidth_km: float = DEFAULT_BANDWIDTH_KM, weights=None,
     .. [1] N. Vo, N. Jacobs and J. Hays, "Revisiting IM2GPS in the deep
        learning era", ICCV 2017.
     """
-    if not bandwidth_km > 0:
-        raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km}")
+    _check_settings(bandwidth_km, batch_size)
     lat, lon, weights = _as_2d(lat, lon, weights)
     q, k = lat.shape
     points = np.nan_to_num(to_unit_vectors(lat, lon), nan=0.0)

@@ -317,3 +317,33 @@ def test_gaussian_kernel_against_great_circle_form(bandwidth_km):
     assert got[2000] == 1.0  # zero distance
     # rounding can make a squared chord slightly negative: still a kernel value of 1
     assert _kernel(np.array([-1e-16]), "gaussian", bandwidth_km)[0] == pytest.approx(1.0)
+
+
+def test_settings_that_would_vote_wrong_are_refused(real_sets):
+    """Weights count by their ratios only (a vote does not change when they are all scaled,
+    even to 1e-320 or 1e300); sizes that would drop queries or overflow are refused."""
+    from im2gps.arguments import MIN_BANDWIDTH_KM as PARSED
+    from im2gps.voting import MIN_BANDWIDTH_KM
+
+    assert PARSED == MIN_BANDWIDTH_KM
+    lat, lon = real_sets
+    ref = meanshift(lat, lon)
+    for scale in (1e-320, 1e-15, 1e300):
+        scaled = meanshift(lat, lon, weights=np.full(lat.shape, scale))
+        np.testing.assert_array_equal(scaled.lat, ref.lat)
+        np.testing.assert_array_equal(scaled.labels, ref.labels)
+    for bad in ({"batch_size": 0}, {"batch_size": -1}, {"max_iter": 0}, {"tol_km": -1.0},
+                {"merge_km": np.nan}, {"bandwidth_km": np.inf}, {"bandwidth_km": 1e-6}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            meanshift(lat, lon, **bad)
+    with pytest.raises(ValueError, match="bandwidth_km"):
+        kde_vote(lat, lon, bandwidth_km=0.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        kde_vote(lat, lon, batch_size=0)
+    bad_lon = lon.copy()
+    bad_lon[2, 5] = np.inf
+    with pytest.raises(ValueError, match="query 2, neighbour 5"):
+        meanshift(lat, bad_lon)
+    # the smallest bandwidth still votes (no overflow): each photo its own cluster
+    tiny = meanshift(lat[:2], lon[:2], bandwidth_km=MIN_BANDWIDTH_KM)
+    assert np.isfinite(tiny.lat).all() and (tiny.n_clusters > 1).all()
