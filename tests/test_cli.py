@@ -180,12 +180,34 @@ def test_overwrite_replaces_only_an_index(data_dir, tmp_path):
     (["--seed", "-1"], "argument --seed"),
     (["--index-type", "garbage"], "'garbage': FAISS cannot make this index"),
     (["--nprobe", "3"], "nprobe"),
+    (["--index-type", "PCA0,Flat"], "PCA0 in 'PCA0': the number after PCA must be at least 1"),
+    (["--index-type", "IVF0,Flat"], "the number after IVF must be at least 1"),
+    (["--index-type", "HNSW1"], "the number after HNSW must be at least 2"),
+    (["--index-type", "IDMap,Flat"], "IDMap is not supported"),
 ])
 def test_build_option_errors_before_any_work(args, message, data_dir, tmp_path):
     result = run("index", "build", str(data_dir / "im2gps2k" / "photos.csv"), "--out",
                  str(tmp_path / "x"), "--no-progress", *args)
     assert result.returncode == EXIT_USAGE and message in result.stderr
     assert ".cpp" not in result.stderr and not (tmp_path / "x.partial").exists()
+@pytest.mark.parametrize(("index_type", "message"), [
+    ("IVF64,Flat", "IVF64 learns 64 cluster centres from 30 training photos"),
+    ("PQ8", "PQ8 learns 256 centroids per sub-quantizer from 30 training photos"),
+    ("PCA64,Flat", "PCA64 is learned from 30 training photos, which give at most 30"),
+])
+def test_build_refuses_what_too_few_photos_cannot_train(index_type, message, data_dir,
+                                                         tmp_path):
+    """Known once the photos are listed, before any is read: exit 2, no extraction."""
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:30].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.to_csv(tmp_path / "db.csv", index=False)
+    result = run("index", "build", str(tmp_path / "db.csv"), "--out", str(tmp_path / "x"),
+                 "--features", "tiny", "--index-type", index_type, "--no-progress")
+    assert result.returncode == EXIT_USAGE and message in result.stderr
+    assert "(30 photos listed)" in result.stderr
+    assert not list((tmp_path / "x.partial").glob("chunks/*"))
+
+
 def test_build_with_local_features_and_locate_with_verification(data_dir, tmp_path, capsys):
     table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:16].copy()
     table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
