@@ -59,9 +59,10 @@ def expand_inputs(items: Sequence[str | os.PathLike]) -> list[str]:
     Parameters
     ----------
     items : sequence of str or Path
-        A photo file is taken as it is (a file that cannot be decoded fails
-        alone, later); a folder gives every photo file under it (recursively,
-        by extension, hidden files and index directories left out, sorted); a
+        A photo file is taken as it is (a file that cannot be decoded, or a
+        path that does not exist, fails alone, later); a folder gives every
+        photo file under it (recursively, by extension, hidden files and index
+        directories left out, sorted); a
         ``.csv`` file gives the photos of its ``image`` column (``IMG_ID``,
         ``path`` also understood), relative to the CSV's folder. Coordinates
         in the CSV are not read: a locator sees pixels only.
@@ -72,8 +73,6 @@ def expand_inputs(items: Sequence[str | os.PathLike]) -> list[str]:
 
     Raises
     ------
-    FileNotFoundError
-        For an input that does not exist.
     ValueError
         For a CSV without an image column, or a folder without photos.
     """
@@ -98,7 +97,8 @@ def expand_inputs(items: Sequence[str | os.PathLike]) -> list[str]:
         elif path.suffix.lower() == ".csv" and path.is_file():
             paths.extend(_csv_images(path))
         elif not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            # kept as a photo: it fails alone ("file not found"), never aborting the others
+            paths.append(str(path))
         else:
             paths.append(str(item))
     return paths

@@ -223,6 +223,14 @@ def cmd_locate(args: argparse.Namespace) -> int:
         raise UsageError("give at least one IMAGE (or --album DIR)")
     if args.jsonl and args.json:
         raise UsageError("--json and --jsonl: choose one (--jsonl streams one line per photo)")
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out}: a folder; give the name of a CSV file to write")
+        inputs = {Path(p).resolve() for p in args.images}
+        if out.resolve() in inputs:
+            raise UsageError(f"--out {out} is also an input: writing the answers would "
+                             "replace it; give another file name")
     images = expand_inputs(args.images)
     locator = load(args.index, warm_up=True)  # feature set-up beside the index load
     if getattr(locator, "needs_truth", False):
@@ -786,7 +794,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             x.startswith("-") for x in extra):
         args.images = [*args.images, *extra]
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        hint = ""
+        if any(x == "--threads" or x.startswith("--threads=") for x in extra):
+            hint = " (--threads goes before the command: im2gps --threads N COMMAND ...)"
+        getattr(args, "usage_parser", parser).error(
+            f"unrecognized arguments: {' '.join(extra)}{hint}")
     try:
         threads = default_threads() if args.threads is None else args.threads
         set_threads(threads)  # once, before any work: see im2gps.threads
@@ -810,5 +822,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:
-        print("im2gps: interrupted; run the same command again to resume", file=sys.stderr)
+        if getattr(args, "command", None) == "locate":  # answers are not resumed, only kept
+            kept = f"; the answers so far are in {args.out}" if getattr(args, "out", None) \
+                else ""
+            print(f"im2gps: interrupted{kept}", file=sys.stderr)
+        else:
+            print("im2gps: interrupted; run the same command again to resume",
+                  file=sys.stderr)
         return 130

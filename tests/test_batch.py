@@ -48,8 +48,29 @@ def test_expand_folders_and_csvs(data_dir, tmp_path):
     bad.write_text("lat,lon\n1,2\n")
     with pytest.raises(ValueError, match="no image column"):
         expand_inputs([bad])
-    with pytest.raises(FileNotFoundError):
-        expand_inputs([tmp_path / "nothing.jpg"])
+    # a path that does not exist is kept: it fails alone when read
+    assert expand_inputs([tmp_path / "nothing.jpg", folder])[0] == str(tmp_path / "nothing.jpg")
+
+
+def test_batch_inputs_and_outputs_that_cannot_work(index_dir, data_dir, tmp_path):
+    """A missing photo fails alone (exit 1, the others answered); --out naming a folder or
+    an input, and global options after the command, are usage errors before any work."""
+    photo = str(data_dir / "im2gps237" / "images" / "104123223.jpg")
+    result = run("locate", str(index_dir), photo, str(tmp_path / "nope.jpg"), "--jsonl",
+                 "--no-progress")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1 and [d["failed"] for d in lines] == [False, True]
+    assert "file not found" in lines[1]["error"]
+    result = run("locate", str(index_dir), photo, "--out", str(tmp_path))
+    assert result.returncode == 2 and "a folder; give the name of a CSV file" in result.stderr
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"image\n{photo}\n")
+    result = run("locate", str(index_dir), str(listing), "--out", str(listing))
+    assert result.returncode == 2 and "is also an input" in result.stderr
+    assert listing.read_text() == f"image\n{photo}\n"
+    result = run("locate", str(index_dir), photo, "--threads", "2")
+    assert result.returncode == 2 and "--threads goes before the command" in result.stderr
+    assert result.stderr.startswith("usage: im2gps locate ")
 
 
 def test_jsonl_and_csv_stream_while_the_batch_runs(index_dir, data_dir, tmp_path):
