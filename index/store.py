@@ -173,7 +173,10 @@ class GeoIndex:
 
         # ParquetFile, not read_table: the latter's dataset layer imports pandas.
         photos = pyarrow.parquet.ParquetFile(
-            pyarrow.BufferReader(_read(path, "photos.parquet", manifest, verify))).read()
+            pyarrow.BufferReader(_read(path, "photos.parquet", manifest, verify))
+        ).read(use_threads=False)  # a threaded read left pyarrow pool threads that
+        # sometimes aborted the process at exit ("terminate called without an active
+        # exception", 1 run in 4 of a small index build); one column of numbers a photo
         data = _read(path, "faiss.index", manifest, verify)
         try:
             faiss_index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
