@@ -373,6 +373,12 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
     notes.write_text("not a photo")
     huge = tmp_path / "huge.jpg"  # 3x the 1 MB limit: Tornado would reset the connection
     huge.write_bytes(photo.read_bytes() + bytes(3 * 2**20 - photo.stat().st_size))
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    heic = tmp_path / "IMG_0001.HEIC"  # as an iPhone writes it: Chromium cannot show it
+    Image.open(photo).save(heic, format="HEIF", quality=80)
     browser = Browser(tmp_path / "profile")
 
     async def scenario() -> None:
@@ -396,6 +402,14 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
         assert "huge.jpg is 3.0 MB" in message and "up to 1 MB" in message, message
         assert await browser.evaluate("document.getElementById('preview').hidden")
         assert await browser.evaluate("window.sent") == 0  # no request left the page
+        # a HEIC photo: the page shows the server's JPEG preview of it
+        await browser.upload(heic)
+        await browser.wait_for("document.getElementById('status').textContent === 'answered'")
+        shown = await browser.evaluate(
+            "(p => !p.hidden && p.complete && p.src.startsWith('data:image/jpeg') && "
+            "p.naturalWidth)(document.getElementById('preview'))")
+        assert shown == 512
+        await browser.evaluate("document.getElementById('status').textContent = ''")
         await browser.upload(photo)
         await browser.wait_for("document.getElementById('status').textContent === 'answered'")
         kinds = await browser.evaluate(
