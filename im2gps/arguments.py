@@ -27,6 +27,7 @@ __all__ = [
     "feature_list",
     "json_safe",
     "nonnegative_int",
+    "port_number",
     "positive_float",
     "positive_int",
     "print_json",
@@ -56,6 +57,8 @@ def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], what: str
 positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
 #: An integer >= 0 (``--rerank``, ``--neighbors``, ...).
 nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
+#: A TCP port, 0 to 65535 (``serve --port``; 0: any free port).
+port_number = _number(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
 #: A finite number > 0 (``--bandwidth-km``, ...).
 positive_float = _number(float, lambda v: v > 0, "a number > 0")
 #: A bandwidth in km of at least 1 m (``im2gps.voting.MIN_BANDWIDTH_KM``, copied here so

@@ -37,6 +37,7 @@ from im2gps.arguments import (
     bandwidth_km,
     feature_list,
     nonnegative_int,
+    port_number,
     positive_float,
     positive_int,
 )
@@ -46,6 +47,8 @@ from im2gps.errors import PhotoError
 # The default of --max-pixels (im2gps.photos.MAX_PIXELS), written here so that parsing the
 # command line does not import im2gps.photos and pandas; tests/test_cli.py checks they agree.
 MAX_PIXELS = 300_000_000
+# The default of serve's --max-pixels (im2gps.serve.MAX_PIXELS), for the same reason.
+SERVE_MAX_PIXELS = 50_000_000
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
 
@@ -522,15 +525,41 @@ def add_benchmark_command(commands: Any) -> None:
 
 
 # -- serve ------------------------------------------------------------------
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this computer (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve to a network address
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from im2gps.serve import serve
+    from im2gps.serve import ListenError, serve
+
+    if not _is_loopback(args.host):
+        print(f"im2gps: warning: --host {args.host} makes the page reachable from the network, "
+              "with no authentication: anyone who can reach this computer can upload photos "
+              "and see the models' answers and database photo ids", file=sys.stderr)
 
     def ready(port: int) -> None:
-        print(f"im2gps: serving {len(args.models)} model(s) on http://{args.host}:{port}/ "
-              "(Ctrl-C stops)", file=sys.stderr, flush=True)
+        print(f"im2gps: serving {len(args.models)} model(s) on "
+              f"http://{_url_host(args.host)}:{port}/ (Ctrl-C stops)", file=sys.stderr,
+              flush=True)
 
-    serve(args.models, port=args.port, host=args.host, max_upload_mb=args.max_upload_mb,
-          ready=ready)
+    try:
+        serve(args.models, port=args.port, host=args.host, max_upload_mb=args.max_upload_mb,
+              ready=ready, max_pixels=args.max_pixels)
+    except ListenError as err:
+        raise UsageError(err.strerror) from None
     return EXIT_OK
 
 
@@ -541,15 +570,23 @@ def add_serve_command(commands: Any) -> None:
         description="Start a local web app (offline: no map tiles, no CDN) where a photo "
                     "dropped on the page is located by each model, side by side: estimate on "
                     "a world map, place, clusters or cells, nearest photos, explanation on "
-                    "demand. Uploads stay in a temporary folder, removed on exit.")
+                    "demand. Uploads stay in a temporary folder, removed on exit (Ctrl-C, "
+                    "SIGTERM or SIGHUP).")
     web.add_argument("models", nargs="+", help="index directories, saved Im2GPS locators or "
                      "saved PlaNet models")
-    web.add_argument("--port", type=nonnegative_int, default=8000,
+    web.add_argument("--port", type=port_number, default=8000,
                      help="port (default: %(default)s; 0: any free port)")
     web.add_argument("--host", default="127.0.0.1",
-                     help="address to bind (default: %(default)s, this computer only)")
+                     help="address to bind (default: %(default)s, this computer only; any "
+                          "other address makes the page reachable from the network, with no "
+                          "authentication)")
     web.add_argument("--max-upload-mb", type=positive_float, default=20.0,
                      help="largest photo accepted, in MB (default: %(default)s)")
+    web.add_argument("--max-pixels", type=positive_int, default=SERVE_MAX_PIXELS, metavar="N",
+                     help="largest photo accepted, in pixels, checked from its header before "
+                          "decoding: a small file can hold a huge canvas that takes GBs of "
+                          "memory to decode (default: %(default)s, 50 megapixels, about the "
+                          "largest everyday phone photos)")
     web.set_defaults(func=cmd_serve)
 
 

@@ -13,10 +13,20 @@ and style (no CDN), the maps are drawn on the server by :mod:`im2gps.maps`
 well-kept asynchronous web framework, already used by Dask's scheduler),
 bound to 127.0.0.1 by default. Uploads are checked before any work: a body
 larger than ``max_upload_mb`` is refused with HTTP 413, a file that is not
-a decodable image with HTTP 415, each with a message the page shows; an
-accepted photo is written only inside the server's own temporary folder
-(under a random name, never the uploaded file name), removed when the
-server stops.
+a decodable image, or one over the server's pixel limit, with HTTP 415, each
+with a message the page shows; an accepted photo is written only inside the
+server's own temporary folder (under a random name, never the uploaded file
+name), removed when the server stops (Ctrl-C, SIGTERM or SIGHUP).
+
+The upload body is streamed: its size is checked from ``Content-Length``
+(or counted as it arrives) and a body over the limit is answered with the
+413 message at once, never held in memory. The pixel limit is checked from
+the image header before any decoding: a small PNG can hold a huge canvas
+(17000 x 17000 pixels in under 1 MB decodes to over 800 MB of RGB, several
+GB while Pillow works on it), so a server that anyone on the page can feed
+takes by default :data:`MAX_PIXELS` (50 megapixels: the largest everyday
+phone photos; 108 and 200 megapixel modes need ``--max-pixels``), below the
+package's 300 megapixel limit for photos one indexes oneself.
 """
 
 from __future__ import annotations
@@ -29,14 +39,29 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["App", "listen", "listen_in_thread", "load_model", "make_app", "serve"]
+__all__ = ["MAX_PIXELS", "MAX_UPLOAD_MB", "PREVIEW_SIDE", "App", "ListenError", "listen",
+           "listen_in_thread", "load_model", "make_app", "serve"]
 
 #: Largest upload accepted by default (MB).
 MAX_UPLOAD_MB = 20
+#: Largest photo accepted by default (pixels), checked from the header before decoding:
+#: about the biggest everyday phone photos (48-50 megapixels), well below the package's
+#: 300 megapixel limit, so that a small upload cannot make the server decode a huge canvas.
+MAX_PIXELS = 50_000_000
+#: Longer side of the JPEG preview sent back with an answer (pixels).
+PREVIEW_SIDE = 512
+#: Room for the multipart form around the photo, on top of the upload limit (bytes).
+FORM_SLACK = 64 * 2**10
+
+
+class ListenError(OSError):
+    """The server cannot listen on the address and port asked for (message for the user)."""
 
 
 def load_model(path: str | os.PathLike) -> tuple[str, Any]:
@@ -86,12 +111,13 @@ def _place_name(place: Any, region: bool = True) -> str | None:
 class App:
     """The models, the upload folder and the answers (the logic behind the HTTP handlers)."""
 
-    def __init__(self, models: list[str | os.PathLike], max_upload_mb: float = MAX_UPLOAD_MB
-                 ) -> None:
+    def __init__(self, models: list[str | os.PathLike], max_upload_mb: float = MAX_UPLOAD_MB,
+                 max_pixels: int = MAX_PIXELS) -> None:
         if not models:
             raise ValueError("no model: give at least one index or saved model folder")
         self.models = [(Path(m).name or str(m), *load_model(m)) for m in models]
         self.max_upload_bytes = int(max_upload_mb * 2**20)
+        self.max_pixels = int(max_pixels)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="im2gps-serve-"))
 
     def close(self) -> None:
@@ -101,26 +127,51 @@ class App:
     def accept(self, body: bytes, filename: str) -> tuple[str, Any]:
         """Store an upload under a random name and decode it; (upload id, RGB array).
 
+        The pixel limit is checked from the header first; the photo is then decoded
+        as ``im2gps locate`` decodes it (big JPEGs at a reduced scale).
+
         Raises
         ------
         ValueError
             With the message for the page, when the photo cannot be used.
         """
-        from im2gps.photos import PhotoError, load_image
+        from im2gps.photos import DECODE_SIDE, PhotoError, check_photo, load_image
 
         if not body:
             raise ValueError("the upload is empty: choose a photo file")
+        name = filename or "the upload"
         upload = secrets.token_hex(8)
         suffix = Path(filename).suffix.lower()[:8]
         path = self.upload_dir / (upload + (suffix if suffix.isascii() else ""))
         path.write_bytes(body)
         try:
-            image = load_image(path)
+            # the header only: the size against this server's own limit, in its own words
+            width, height = check_photo(path, max_pixels=sys.maxsize)
+            if width * height > self.max_pixels:
+                raise ValueError(
+                    f"{name} is {width}x{height} = {width * height / 1e6:.0f} megapixels; this "
+                    f"server takes photos up to {self.max_pixels / 1e6:g} megapixels (im2gps "
+                    "serve --max-pixels raises the limit)")
+            image = load_image(path, max_pixels=self.max_pixels, max_side=DECODE_SIDE)
         except PhotoError as err:
             path.unlink(missing_ok=True)
-            raise ValueError(f"{filename or 'the upload'} is not a photo im2gps can read: "
-                             f"{err.reason}") from None
+            raise ValueError(f"{name} is not a photo im2gps can read: {err.reason}") from None
+        except ValueError:
+            path.unlink(missing_ok=True)
+            raise
         return upload, image
+
+    @staticmethod
+    def preview(image: Any, side: int = PREVIEW_SIDE) -> str:
+        """A small JPEG of a decoded photo (longer side ``side``), as a data URI: the page
+        shows it whatever the upload's format (a browser cannot show HEIC, for one)."""
+        from PIL import Image
+
+        thumb = Image.fromarray(image)
+        thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        thumb.save(buffer, format="JPEG", quality=85)
+        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
     def upload_path(self, upload: str) -> Path:
         """The stored file of an upload id (only names this server made)."""
@@ -184,10 +235,11 @@ class App:
     def explanation(self, upload: str, position: int) -> str:
         """The explanation figure of model ``position`` for an upload, as a data URI."""
         from im2gps.explain import OPEN_LICENSES, explain_neighbours, explain_planet
-        from im2gps.photos import load_image
+        from im2gps.photos import DECODE_SIDE, load_image
 
         name, kind, locator = self.models[position]
-        image = load_image(self.upload_path(upload))
+        image = load_image(self.upload_path(upload), max_pixels=self.max_pixels,
+                           max_side=DECODE_SIDE)
         if kind == "planet":
             record = explain_planet(locator, image)
         else:
@@ -213,22 +265,68 @@ def make_app(app: App) -> Any:
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(document, allow_nan=False))
 
+    @tornado.web.stream_request_body
     class Locate(Json):
+        """POST /locate: the body is streamed, so that an oversized one is refused with
+        its message at once and never held in memory."""
+
+        def too_large(self, size: str) -> None:
+            self.reply(413, {"error": (
+                f"the photo is {size}; this server takes photos up to "
+                f"{app.max_upload_bytes / 2**20:g} MB")})
+
+        def prepare(self) -> None:
+            self.chunks: list[bytes] = []
+            self.received = 0
+            self.refused: str | None = None  # the size said in the 413 message
+            # the body limit is ours: Tornado's own would cut the connection with an empty
+            # 400. A body over it is read on and dropped, and the 413 sent at its end, as
+            # clients that send the whole body before reading (Python's urllib, requests)
+            # see no answer otherwise (Tornado closes the connection after an early one).
+            self.request.connection.set_max_body_size(2**62)
+            length = self.request.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > app.max_upload_bytes + FORM_SLACK:
+                self.refused = f"{int(length) / 2**20:.1f} MB"
+                if self.request.headers.get("Expect", "").lower() == "100-continue":
+                    # curl (and others) waiting for a go-ahead: the answer now, no body
+                    self.too_large(self.refused)
+
+        def data_received(self, chunk: bytes) -> None:
+            if self.refused:
+                return
+            self.received += len(chunk)
+            if self.received > app.max_upload_bytes + FORM_SLACK:  # chunked: no length
+                self.chunks = []
+                self.refused = f"over {app.max_upload_bytes / 2**20:g} MB"
+                return
+            self.chunks.append(chunk)
+
         async def post(self) -> None:
-            files = self.request.files.get("photo") or []
-            if len(self.request.body) > app.max_upload_bytes:
-                return self.reply(413, {"error": (
-                    f"the photo is {len(self.request.body) / 2**20:.1f} MB; this server takes "
-                    f"photos up to {app.max_upload_bytes / 2**20:g} MB")})
-            if not files:
+            import tornado.httputil
+
+            if self.refused:
+                return self.too_large(self.refused)
+            arguments: dict[str, list[bytes]] = {}
+            files: dict[str, list[Any]] = {}
+            tornado.httputil.parse_body_arguments(
+                self.request.headers.get("Content-Type", ""), b"".join(self.chunks),
+                arguments, files, self.request.headers)
+            self.chunks = []
+            uploads = files.get("photo") or []
+            if uploads and len(uploads[0]["body"]) > app.max_upload_bytes:
+                return self.too_large(f"{len(uploads[0]['body']) / 2**20:.1f} MB")
+            if not uploads:
                 return self.reply(400, {"error": "no photo in the upload: choose a file"})
-            upload = files[0]
+            upload = uploads[0]
+            loop = asyncio.get_running_loop()
             try:
-                upload_id, image = app.accept(upload["body"], upload["filename"])
+                upload_id, image = await loop.run_in_executor(
+                    None, app.accept, upload["body"], upload["filename"])
             except ValueError as err:
                 return self.reply(415, {"error": str(err)})
-            answers = await asyncio.get_running_loop().run_in_executor(None, app.answers, image)
-            self.reply(200, {"upload": upload_id, "answers": answers})
+            preview = app.preview(image)
+            answers = await loop.run_in_executor(None, app.answers, image)
+            self.reply(200, {"upload": upload_id, "preview": preview, "answers": answers})
 
     class Explain(Json):
         async def get(self) -> None:
@@ -252,15 +350,29 @@ def make_app(app: App) -> Any:
 
 
 def listen(app: App, port: int = 0, host: str = "127.0.0.1") -> int:
-    """Start the HTTP server of ``app`` on the running event loop; returns the bound port."""
+    """Start the HTTP server of ``app`` on the running event loop; returns the bound port.
+
+    Raises
+    ------
+    ListenError
+        If the port is in use, or the address cannot be bound, with the reason.
+    """
+    import errno
+
     import tornado.httpserver
     import tornado.netutil
 
-    # the body limit leaves room for the form around the file, and lets the handler answer
-    # a too-large photo with its own message up to twice the limit (beyond, Tornado refuses it)
-    server = tornado.httpserver.HTTPServer(make_app(app),
-                                           max_body_size=2 * app.max_upload_bytes + 2**20)
-    sockets = tornado.netutil.bind_sockets(port, host)
+    # bodies of other requests are small; /locate sets its own limit (see Locate)
+    server = tornado.httpserver.HTTPServer(make_app(app), max_body_size=2**20)
+    try:
+        sockets = tornado.netutil.bind_sockets(port, host)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise ListenError(err.errno, f"port {port} is in use ({err.strerror}: another "
+                                         "server listens there; choose another --port, or 0 "
+                                         "for any free one)") from None
+        raise ListenError(err.errno, f"cannot listen on {host} port {port} "
+                                     f"({err.strerror or err})") from None
     server.add_sockets(sockets)
     return int(sockets[0].getsockname()[1])
 
@@ -310,19 +422,48 @@ def listen_in_thread(app: App, port: int = 0, host: str = "127.0.0.1", timeout: 
 
 
 def serve(models: list[str | os.PathLike], port: int = 8000, host: str = "127.0.0.1",
-          max_upload_mb: float = MAX_UPLOAD_MB, ready: Any = None) -> None:
-    """Run the web app until interrupted (Ctrl-C); the upload folder is then removed.
+          max_upload_mb: float = MAX_UPLOAD_MB, ready: Any = None,
+          max_pixels: int = MAX_PIXELS) -> None:
+    """Run the web app until stopped; the upload folder is then removed.
 
-    ``ready``, if given, is called with the bound port once the server listens
-    (port 0 picks a free one).
+    Ctrl-C (SIGINT), SIGTERM (``kill``, ``timeout``, systemd, ``docker stop``) and
+    SIGHUP (the terminal closed) all stop it cleanly.
+
+    Parameters
+    ----------
+    models : list of str or Path
+        Index directories, saved Im2GPS locators or saved PlaNet models.
+    port : int, optional
+        Port to listen on; 0 picks a free one.
+    host : str, optional
+        Address to bind; default 127.0.0.1, this computer only.
+    max_upload_mb : float, optional
+        Largest upload accepted, in MB.
+    ready : callable, optional
+        Called with the bound port once the server listens.
+    max_pixels : int, optional
+        Largest photo accepted, in pixels (checked from the header before decoding).
+
+    Raises
+    ------
+    ListenError
+        If the port is in use or the address cannot be bound.
     """
-    app = App(models, max_upload_mb)
+    app = App(models, max_upload_mb, max_pixels)
 
     async def main() -> None:
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                try:
+                    loop.add_signal_handler(signum, stopped.set)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass  # not the main thread, or no such signals here (Windows)
         bound = listen(app, port, host)
         if ready is not None:
             ready(bound)
-        await asyncio.Event().wait()
+        await stopped.wait()
 
     try:
         asyncio.run(main())
@@ -377,6 +518,9 @@ async function send(file) {
     $("error").textContent = `${file.name} is ${(file.size / 1048576).toFixed(1)} MB; this server takes photos up to ${(LIMIT / 1048576)} MB`;
     return;
   }
+  // the file itself while the models work (a browser cannot show some formats, HEIC for
+  // one: then nothing), and the server's JPEG preview of the decoded photo once answered
+  $("preview").onerror = () => { $("preview").hidden = true; };
   $("preview").src = URL.createObjectURL(file); $("preview").hidden = false;
   $("status").textContent = "locating...";
   const form = new FormData(); form.append("photo", file);
@@ -386,6 +530,7 @@ async function send(file) {
   const doc = await reply.json();
   $("status").textContent = "";
   if (!reply.ok) { $("error").textContent = doc.error; $("preview").hidden = true; return; }
+  $("preview").src = doc.preview; $("preview").hidden = false;
   for (const a of doc.answers) $("answers").appendChild(card(a, doc.upload));
   $("status").textContent = "answered";
 }

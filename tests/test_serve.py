@@ -82,11 +82,175 @@ def test_upload_errors_have_clear_messages(server, tmp_path):
     assert status == 415 and "empty" in doc["error"]
     status, doc = post(url, "huge.jpg", b"\xff\xd8" + b"0" * (3 * 2**19))  # 1.5 MB
     assert status == 413 and "up to 1 MB" in doc["error"]
-    # far beyond the limit: refused before the body is read (the page checks the size
-    # before sending, with the same message)
-    with pytest.raises(urllib.error.URLError):
-        post(url, "huger.jpg", b"0" * (4 * 2**20))
+    # far beyond the limit: the same message (the page checks the size before sending)
+    status, doc = post(url, "huger.jpg", b"0" * (4 * 2**20))
+    assert status == 413 and "is 4.0 MB" in doc["error"] and "up to 1 MB" in doc["error"]
     assert list(app.upload_dir.iterdir()) == []  # refused uploads are not kept
+
+
+def test_an_upload_far_over_the_limit_is_refused_at_once(server):
+    """A 300 MB upload as curl sends it (Content-Length, Expect: 100-continue): the 413
+    message at once, before any of the body; a body of unknown length (chunked) is counted
+    as it arrives and dropped, and gets the same message."""
+    import http.client
+
+    app, url = server
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.putrequest("POST", "/locate")
+    connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+    connection.putheader("Content-Length", str(300 * 2**20))
+    connection.putheader("Expect", "100-continue")
+    connection.endheaders()
+    reply = connection.getresponse()
+    doc = json.loads(reply.read())
+    connection.close()
+    assert reply.status == 413
+    assert doc["error"] == "the photo is 300.0 MB; this server takes photos up to 1 MB"
+
+    def chunks():
+        for _ in range(16):
+            yield b"0" * 2**19
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/locate", body=chunks(), encode_chunked=True,
+                       headers={"Content-Type": "multipart/form-data; boundary=x"})
+    reply = connection.getresponse()
+    doc = json.loads(reply.read())
+    connection.close()
+    assert reply.status == 413 and "over 1 MB" in doc["error"] and "up to 1 MB" in doc["error"]
+    assert list(app.upload_dir.iterdir()) == []
+
+
+def png_claiming(width: int, height: int, real: Path) -> bytes:
+    """A small real PNG whose header claims ``width`` x ``height`` pixels (as a decompression
+    bomb does: 17000 x 17000 pixels of one colour fit in under 1 MB)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = __import__("io").BytesIO()
+    Image.open(real).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_the_pixel_limit_is_checked_before_decoding(server, data_dir, monkeypatch):
+    import im2gps.photos
+
+    app, url = server
+    photo = data_dir / "im2gps237" / "images" / "104123223.jpg"  # 640 x 426
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a photo over the pixel limit")
+
+    # refused from the header: nothing decoded, nothing kept
+    monkeypatch.setattr(im2gps.photos, "load_image", no_decoding)
+    status, doc = post(url, "bomb.png", png_claiming(17000, 17000, photo))
+    assert status == 415
+    assert doc["error"] == ("bomb.png is 17000x17000 = 289 megapixels; this server takes "
+                            "photos up to 50 megapixels (im2gps serve --max-pixels raises "
+                            "the limit)")
+    monkeypatch.setattr(app, "max_pixels", 200_000)  # as `--max-pixels 200000` sets it
+    status, doc = post(url, "photo.jpg", photo.read_bytes())
+    assert status == 415 and "photo.jpg is 640x426" in doc["error"]
+    assert "up to 0.2 megapixels" in doc["error"]
+    assert list(app.upload_dir.iterdir()) == []
+
+
+def test_serve_options(index_dir, capsys):
+    import socket
+
+    from im2gps import serve
+    from im2gps.cli import SERVE_MAX_PIXELS, build_parser
+
+    assert SERVE_MAX_PIXELS == serve.MAX_PIXELS == 50_000_000
+    parser = build_parser()
+    assert parser.parse_args(["serve", "m"]).max_pixels == 50_000_000
+    assert parser.parse_args(["serve", "m", "--max-pixels", "200000000"]).max_pixels == 2 * 10**8
+    for port in ("99999", "-1", "65536"):
+        with pytest.raises(SystemExit) as stop:
+            main(["serve", str(index_dir), "--port", port])
+        assert stop.value.code == 2
+        assert "a port number from 0 to 65535" in capsys.readouterr().err
+    # a port in use: the reason, exit 2; and a network address: a warning first
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(index_dir), "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert f"im2gps serve: error: port {port} is in use (" in err, err
+        assert "Traceback" not in err and "warning" not in err
+        assert main(["serve", str(index_dir), "--port", str(port), "--host", "0.0.0.0"]) == 2
+        err = capsys.readouterr().err
+        assert "warning: --host 0.0.0.0 makes the page reachable from the network, with no " \
+               "authentication" in err
+        assert f"port {port} is in use" in err
+
+
+@pytest.mark.parametrize(("signum", "host"), [("SIGTERM", "127.0.0.1"), ("SIGHUP", "::1")])
+def test_a_stop_signal_removes_the_uploads(index_dir, data_dir, tmp_path, signum, host):
+    """`timeout`, `kill`, systemd and a closed terminal stop the server as Ctrl-C does: the
+    upload folder is removed and the exit code is 0. (IPv6: the URL in brackets.)"""
+    import re
+    import signal
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen(
+        [__import__("sys").executable, "-m", "im2gps", "serve", str(index_dir), "--port", "0",
+         "--host", host], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stderr.readline()
+        found = re.search(r"on (http://\S+/) ", line)
+        assert found, line
+        url = found.group(1).rstrip("/")
+        if host == "::1":
+            assert url.startswith("http://[::1]:"), line
+        photo = data_dir / "im2gps237" / "images" / "104123223.jpg"
+        status, _ = post(url, "photo.jpg", photo.read_bytes())
+        assert status == 200
+        (folder,) = tmp_path.glob("im2gps-serve-*")
+        assert len(list(folder.iterdir())) == 1  # the upload, kept while serving
+        process.send_signal(getattr(signal, signum))
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read()
+    assert list(tmp_path.glob("im2gps-serve-*")) == []
+
+
+def test_a_heic_upload_gets_a_jpeg_preview(server, data_dir):
+    """Chromium cannot show HEIC: the answer carries a JPEG of the decoded photo."""
+    import base64
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    app, url = server
+    photo = data_dir / "im2gps237" / "images" / "104123223.jpg"  # 640 x 426
+    buffer = io.BytesIO()
+    Image.open(photo).save(buffer, format="HEIF", quality=80)
+    status, doc = post(url, "IMG_0001.HEIC", buffer.getvalue())
+    assert status == 200 and all(not a["failed"] for a in doc["answers"])
+    head, data = doc["preview"].split(",", 1)
+    assert head == "data:image/jpeg;base64"
+    preview = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert preview.format == "JPEG" and preview.size == (512, 341)
+    # the same scene as the photo (a HEIC re-encoding: close, not equal)
+    import numpy as np
+
+    original = np.asarray(Image.open(photo).convert("RGB").resize(preview.size), np.float64)
+    assert np.abs(np.asarray(preview, np.float64) - original).mean() < 8
+    stored = [p for p in app.upload_dir.iterdir() if p.name.startswith(doc["upload"])]
+    assert [p.suffix for p in stored] == [".heic"]
 
 
 def test_upload_of_a_real_photo(server, planet_dir, data_dir):
@@ -113,8 +277,9 @@ def test_upload_of_a_real_photo(server, planet_dir, data_dir):
     assert all(c["label"].startswith("cell ") for c in cells)
     assert planet["neighbors"] == [] and "S2 cells" in planet["note"]
     # the upload sits in the server's temporary folder under a random name
-    (stored,) = app.upload_dir.iterdir()
+    (stored,) = (p for p in app.upload_dir.iterdir() if p.name.startswith(doc["upload"]))
     assert stored.name.startswith(doc["upload"]) and stored.suffix == ".jpg"
+    assert doc["preview"].startswith("data:image/jpeg;base64,")
     assert Path(app.upload_dir).is_relative_to(Path(os.environ.get("TMPDIR", "/tmp")))
     for model in (0, 1):  # the vote map of the index, the cell probabilities of PlaNet
         with urllib.request.urlopen(f"{url}/explain?upload={doc['upload']}&model={model}",
@@ -208,6 +373,12 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
     notes.write_text("not a photo")
     huge = tmp_path / "huge.jpg"  # 3x the 1 MB limit: Tornado would reset the connection
     huge.write_bytes(photo.read_bytes() + bytes(3 * 2**20 - photo.stat().st_size))
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    heic = tmp_path / "IMG_0001.HEIC"  # as an iPhone writes it: Chromium cannot show it
+    Image.open(photo).save(heic, format="HEIF", quality=80)
     browser = Browser(tmp_path / "profile")
 
     async def scenario() -> None:
@@ -231,6 +402,14 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
         assert "huge.jpg is 3.0 MB" in message and "up to 1 MB" in message, message
         assert await browser.evaluate("document.getElementById('preview').hidden")
         assert await browser.evaluate("window.sent") == 0  # no request left the page
+        # a HEIC photo: the page shows the server's JPEG preview of it
+        await browser.upload(heic)
+        await browser.wait_for("document.getElementById('status').textContent === 'answered'")
+        shown = await browser.evaluate(
+            "(p => !p.hidden && p.complete && p.src.startsWith('data:image/jpeg') && "
+            "p.naturalWidth)(document.getElementById('preview'))")
+        assert shown == 512
+        await browser.evaluate("document.getElementById('status').textContent = ''")
         await browser.upload(photo)
         await browser.wait_for("document.getElementById('status').textContent === 'answered'")
         kinds = await browser.evaluate(
