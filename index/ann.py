@@ -51,6 +51,7 @@ __all__ = [
     "FactoryError",
     "add_chunks",
     "check_factory",
+    "default_search",
     "index_bytes",
     "make_faiss_index",
     "rerank",
@@ -538,6 +539,52 @@ def _faiss_message(err: RuntimeError) -> str:
     # "Error in <C++ signature> at <source file>:<line>: <what>" -> "<what>"
     match = re.search(r"\.(?:cpp|h):\d+:\s*(.*)$", line)
     return match.group(1) if match else line
+
+
+#: Neighbours a query asks for by default (``Im2GPS(k=...)``, ``locate --k``).
+DEFAULT_K = 120
+#: Default short list re-ranked by a compressed index, in neighbours asked for: 4 x 120 = 480,
+#: the setting measured at 1M photos (benchmarks/results/scale.md, benchmarks/locate_scale.py).
+RERANK_FACTOR = 4
+#: Default share of an IVF index's lists visited: 1/16 (nprobe 64 of IVF1024 at 100k photos
+#: kept 0.90 of the exact top-10 in benchmarks/results/scale.md).
+NPROBE_SHARE = 16
+
+
+def default_search(index: Any, k: int = DEFAULT_K) -> dict[str, int]:
+    """Query settings for a compressed index built without any (stored in its manifest).
+
+    ``rerank``: a short list of ``RERANK_FACTOR * k`` candidates re-ranked with
+    the re-ranking vectors. ``nprobe`` (IVF): enough inverted lists to hold that
+    short list on average, and at least one list in ``NPROBE_SHARE``, capped at
+    the number of lists -- FAISS's own default (1 list) returns fewer than ``k``
+    neighbours whenever a list holds fewer than ``k`` photos.
+
+    Parameters
+    ----------
+    index : faiss.Index
+        The trained, filled index.
+    k : int, optional
+        Neighbours a query is expected to ask for.
+
+    Returns
+    -------
+    dict of str to int
+        ``{}`` for an exact (``Flat``) index.
+    """
+    if isinstance(faiss.downcast_index(index), faiss.IndexFlat):
+        return {}
+    rerank_size = RERANK_FACTOR * int(k)
+    settings = {"rerank": rerank_size}
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:  # no inverted lists (PQ, HNSW, ...)
+        return settings
+    nlist = int(ivf.nlist)
+    per_list = max(int(index.ntotal), 1) / nlist
+    wanted = max(int(np.ceil(rerank_size / per_list)), int(np.ceil(nlist / NPROBE_SHARE)), 1)
+    settings["nprobe"] = min(nlist, wanted)
+    return settings
 
 
 def search_settings(params: Mapping[str, Any] | None) -> dict[str, int]:

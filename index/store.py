@@ -50,6 +50,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,8 @@ class GeoIndex:
     _verify: bool = field(default=True, repr=False)
     #: Feature files whose sha256 has been checked.
     _verified: set[str] = field(default_factory=set, repr=False)
+    #: Whether a search already warned that it found fewer than k neighbours.
+    _warned_short: bool = field(default=False, repr=False)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -370,6 +373,15 @@ class GeoIndex:
                                 ef_search=settings.get("ef_search"),
                                 rerank_size=settings.get("rerank"),
                                 vectors_of=self.rerank_vectors)
+        short = (ids < 0).any(axis=1)
+        if short.any() and not self._warned_short:
+            self._warned_short = True
+            warnings.warn(
+                f"{self.path}: the search found fewer than k={k} neighbours for "
+                f"{int(short.sum())} of {len(ids)} queries (as few as "
+                f"{int((ids >= 0).sum(axis=1).min())}; nprobe {settings.get('nprobe')}); "
+                "visit more inverted lists (--nprobe) or search a larger short list (--rerank)",
+                RuntimeWarning, stacklevel=2)
         return np.sqrt(np.maximum(dist2, 0.0)), ids
 
     def view(
