@@ -296,3 +296,14 @@ def test_short_results_warn_once(local_index):
         warnings.simplefilter("error")
         ivf.search(queries, 40, nprobe=1)  # said already
         local_index.search(queries, 40)  # exact: every neighbour
+
+
+def test_small_compressed_build_has_no_faiss_warnings(manifest, tmp_path, capfd):
+    """FAISS's per-clustering warnings (C++, on fd 2) give way to one line of ours."""
+    capfd.readouterr()
+    build_index(manifest, tmp_path / "small", features=FAST, index_type="IVF4,PQ16x4",
+                progress=False)
+    err = capfd.readouterr().err
+    assert "WARNING" not in err
+    ours = [line for line in err.splitlines() if "would like at least" in line]
+    assert len(ours) == 1 and "624" in ours[0]  # 39 x 16 centroids of each sub-quantizer
