@@ -50,6 +50,7 @@ import json
 import os
 import threading
 import time
+import tokenize
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -575,7 +576,8 @@ def _npy_header(file: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
                     else np.lib.format.read_array_header_2_0)
             shape, fortran, dtype = read(handle)
             return shape, dtype, fortran
-        except ValueError as err:
+        # a damaged header's text can fail numpy's parsing with any of these
+        except (ValueError, SyntaxError, tokenize.TokenError) as err:
             raise IndexFormatError(f"{file}: not a .npy file ({err}); rebuild the index "
                                    "or restore the file") from None
 

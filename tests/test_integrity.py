@@ -170,3 +170,19 @@ def test_verify_lists_every_damaged_file(built, tmp_path, capsys):
     assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["problems"][0]["file"].endswith("manifest.json")
+
+
+def test_damaged_npy_header_text_is_a_format_error(built, tmp_path, capsys):
+    """A header whose text no longer parses (a tokenize error in numpy) is named, exit 3."""
+    path = _copy(built["exact"], tmp_path)
+    file = path / "features" / "tiny.npy"
+    data = file.read_bytes()
+    at = data.index(b"'shape': (") + len("'shape': ")
+    file.write_bytes(data[:at] + b")" + data[at + 1:])
+    with pytest.raises(IndexFormatError, match=r"tiny\.npy: not a \.npy file"):
+        GeoIndex.load(path)
+    code, out, err = _locate(path, built["photo"], capsys)
+    assert code == EXIT_DATA and out == "" and "tiny.npy" in err
+    assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(p["file"]).name for p in report["problems"]] == ["tiny.npy"]
