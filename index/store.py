@@ -234,11 +234,13 @@ class GeoIndex:
             If the table has no column ``name``.
         """
         table = self._photo_table
+        names = list(table.columns) if hasattr(table, "iloc") else table.column_names
+        if name not in names:
+            raise KeyError(f"{self.path}: the photo table has no column {name!r} "
+                           f"(it has {', '.join(map(str, names))})")
         if hasattr(table, "iloc"):
             values = table[name].to_numpy()
             return values if rows is None else values[np.asarray(rows, dtype=np.int64)]
-        if name not in table.column_names:
-            raise KeyError(name)
         return _arrow_values(table.column(name), rows)
 
     @property

@@ -446,3 +446,11 @@ def test_damaged_checkpoint_chunk_is_extracted_again(data_dir, tmp_path, capsys)
     assert "chunk 1" not in err
     for name in ("tiny", "color"):
         assert np.array_equal(resumed.matrices[name], clean.matrices[name])
+
+
+def test_unknown_column_lists_the_columns(small_index):
+    index = GeoIndex.load(small_index.path)
+    for _ in range(2):  # as read (pyarrow), then as pandas
+        with pytest.raises(KeyError, match=r"no column 'nope' \(it has id, .*lat, lon"):
+            index.column("nope")
+        index.photos  # noqa: B018 - converts the table to pandas

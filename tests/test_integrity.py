@@ -186,3 +186,11 @@ def test_damaged_npy_header_text_is_a_format_error(built, tmp_path, capsys):
     assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
     report = json.loads(capsys.readouterr().out)
     assert [Path(p["file"]).name for p in report["problems"]] == ["tiny.npy"]
+
+
+def test_header_message_grammar(tmp_path):
+    from im2gps.index.store import _check_header
+
+    np.save(tmp_path / "m.npy", np.zeros((2, 3), np.int32))
+    with pytest.raises(IndexFormatError, match=r"m\.npy: an int32 matrix of shape \(2, 3\)"):
+        _check_header(tmp_path / "m.npy", (2, 3), "float32")
