@@ -198,9 +198,25 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 
 def cmd_index_verify(args: argparse.Namespace) -> int:
-    from im2gps.index.store import verify_index
+    from im2gps.index.store import IndexDamagedError, IndexFormatError, problem_of, verify_index
 
-    report = verify_index(args.index)  # raises IndexFormatError (exit 3) on the first mismatch
+    try:
+        report = verify_index(args.index)
+    except IndexDamagedError as err:
+        if args.json:
+            _print_json(dict(err.report, ok=False, problems=err.problems))
+        else:
+            print(f"im2gps: error: {args.index}: {len(err.problems)} damaged file(s); rebuild "
+                  "the index or restore them:", file=sys.stderr)
+            for problem in err.problems:
+                print(f"  {problem['file']}: {problem['reason']}", file=sys.stderr)
+        return EXIT_DATA
+    except IndexFormatError as err:  # the manifest itself: nothing else can be checked
+        if not args.json:
+            raise
+        _print_json({"path": str(args.index), "ok": False,
+                     "problems": [problem_of(err, Path(args.index) / "manifest.json")]})
+        return EXIT_DATA
     if args.json:
         _print_json(dict(report, ok=True))
     else:

@@ -11,9 +11,12 @@ Notes
 The per-feature scales of the combined distance are kept from the original
 build, so that old and new vectors stay comparable; rebuild the index to
 re-measure them on the grown database. A compressed FAISS index keeps its
-trained quantizers, which were trained on the original photos, and so do
-its 8-bit re-ranking codes (new vectors beyond the learned range are
-clipped). The whole index is verified (every byte) before photos are added.
+trained quantizers, which were trained on the original photos. Its 8-bit
+re-ranking codes keep their learned per-dimension ranges too (new values
+beyond them are clipped, and re-rank less exactly): a warning gives the share
+of added photos with such values, and when it exceeds :data:`REFIT_SHARE` the
+ranges are learned again on the grown database and every row re-coded.
+The whole index is verified (every byte) before photos are added.
 The feature matrices are concatenated in memory.
 """
 
@@ -22,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import warnings
 from pathlib import Path
 
 import faiss
@@ -29,13 +34,38 @@ import numpy as np
 import pandas as pd
 
 from im2gps.atomic import swap_into_place
-from im2gps.index.build import write_manifest
+from im2gps.index import ann
+from im2gps.index.build import SQ8_SAMPLE, write_manifest
 from im2gps.index.extract import extract_features
-from im2gps.index.rerank import CompactWriter
+from im2gps.index.rerank import CompactWriter, train_sq8
 from im2gps.index.store import GeoIndex
 from im2gps.photos import MAX_PIXELS, PhotoCollection, Skipped, skipped_table
 
-__all__ = ["ALREADY", "NothingToAdd", "add_photos"]
+__all__ = ["ALREADY", "REFIT_SHARE", "NothingToAdd", "add_photos", "outside_share"]
+
+#: Share of added photos with values outside the 8-bit re-ranking ranges above which
+#: the ranges are learned again (and every row re-coded) instead of kept.
+REFIT_SHARE = 0.25
+#: Rows re-coded at a time when the ranges are learned again.
+RECODE_ROWS = 65_536
+
+
+def outside_share(vectors: np.ndarray, trained: np.ndarray) -> float:
+    """Share of rows with a value outside the sq8 ranges ``trained`` (``(2, d)``: min, range).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        ``(n, d)`` combined vectors.
+    trained : numpy.ndarray
+        The sq8 parameters (see :func:`im2gps.index.rerank.train_sq8`).
+    """
+    if len(vectors) == 0:
+        return 0.0
+    low, span = np.asarray(trained[0]), np.asarray(trained[1])
+    slack = 1e-6 * np.maximum(span, 1e-12)  # float rounding at the range's ends
+    outside = ((vectors < low - slack) | (vectors > low + span + slack)).any(axis=1)
+    return float(outside.mean())
 
 
 #: How the reasons of photos skipped as already indexed begin.
@@ -165,11 +195,35 @@ def add_photos(
     faiss_index.add(vectors)
     faiss.write_index(faiss_index, str(tmp / "faiss.index"))
     rerank = index.manifest.get("rerank")
-    if rerank:  # old rows keep their codes; new ones are coded with the same quantizer
-        writer = CompactWriter(tmp / "rerank", len(table), rerank["dim"], rerank["dtype"],
-                               index._compact.trained)
-        writer.add_codes(index._compact.codes)
-        writer.add(vectors)
+    if rerank:
+        trained = index._compact.trained
+        share = outside_share(vectors, trained) if rerank["dtype"] == "sq8" else 0.0
+        if share > REFIT_SHARE:  # new ranges over the grown database; every row re-coded
+            print(f"im2gps: {share:.0%} of the added photos have values outside the 8-bit "
+                  "re-ranking ranges learned at build; learning them again and re-coding "
+                  f"all {len(table):,} photos", file=sys.stderr)
+            full = {name: np.load(tmp / "features" / f"{name}.npy", mmap_mode="r")
+                    for name in index.feature_names}
+            rows = ann.training_rows(len(table), SQ8_SAMPLE, int(index.manifest.get("seed", 0)))
+            trained = train_sq8(index.embed({name: np.asarray(m[rows])
+                                             for name, m in full.items()}))
+            writer = CompactWriter(tmp / "rerank", len(table), rerank["dim"], rerank["dtype"],
+                                   trained)
+            for start in range(0, len(table), RECODE_ROWS):
+                writer.add(index.embed({name: np.asarray(m[start:start + RECODE_ROWS])
+                                        for name, m in full.items()}))
+            del full
+        else:  # old rows keep their codes; new ones are coded with the same quantizer
+            if share > 0:
+                warnings.warn(
+                    f"{out}: {share:.0%} of the added photos have values outside the 8-bit "
+                    "re-ranking ranges learned at build (clipped: they re-rank less "
+                    "exactly); rebuild the index to learn them on every photo",
+                    RuntimeWarning, stacklevel=2)
+            writer = CompactWriter(tmp / "rerank", len(table), rerank["dim"], rerank["dtype"],
+                                   trained)
+            writer.add_codes(index._compact.codes)
+            writer.add(vectors)
         rerank = writer.close()
     old_skipped = pd.read_csv(out / "skipped.csv", dtype=str, keep_default_na=False)
     new_skipped = skipped_table(skipped)

@@ -37,6 +37,7 @@ References
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "FactoryError",
     "add_chunks",
     "check_factory",
+    "default_search",
     "index_bytes",
     "make_faiss_index",
     "rerank",
@@ -244,12 +246,72 @@ def train_faiss_index(factory: str, dim: int,
             sample = sample()
         if sample is None or len(sample) == 0:
             raise ValueError(f"index {factory!r} must be trained, and no training sample given")
+        keep, wanted = _quiet_clustering(index)
+        if len(sample) < wanted:
+            print(f"im2gps: training {factory} on {len(sample):,} photos; its clusterings would "
+                  f"like at least {wanted:,} ({TRAIN_PER_CENTROID} per centroid) for their "
+                  "best quality", file=sys.stderr)
         try:
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         except RuntimeError as err:
             raise ValueError(f"cannot train {factory!r} on {len(sample)} vectors: "
                              f"{_faiss_message(err)}") from None
+        finally:
+            for transform, _ in keep:  # OPQ's training quantizer is not part of the index
+                transform.pq = None
     return index
+
+
+#: Training points per centroid FAISS asks for (``ClusteringParameters.min_points_per_centroid``).
+TRAIN_PER_CENTROID = 39
+
+
+def _quiet_clustering(index: Any) -> tuple[list[tuple[Any, Any]], int]:
+    """Stop FAISS's clusterings warning (from C++) about small samples; what they would like.
+
+    FAISS prints ``WARNING clustering N points to K centroids: please provide
+    at least ...`` for every clustering (each PQ sub-quantizer, each OPQ
+    iteration, the IVF lists) trained on fewer than ``min_points_per_centroid
+    * K`` points: 65 lines for one small ``OPQ,IVF,PQ`` build. That minimum is
+    lowered to 1 on every clustering of the index (the training itself is
+    unchanged: FAISS only warns), and the caller says it once instead.
+
+    Returns
+    -------
+    keep : list of (OPQMatrix, ProductQuantizer)
+        Quantizers lent to OPQ transforms for their training; keep them alive
+        until it ends, then unset them.
+    wanted : int
+        Training points the largest clustering would like
+        (``TRAIN_PER_CENTROID`` per centroid).
+    """
+    keep: list[tuple[Any, Any]] = []
+    wanted = 0
+
+    def quiet(pq: Any) -> None:
+        nonlocal wanted
+        pq.cp.min_points_per_centroid = 1
+        wanted = max(wanted, TRAIN_PER_CENTROID * int(pq.ksub))
+
+    level = faiss.downcast_index(index)
+    while level is not None:
+        if isinstance(level, faiss.IndexPreTransform):
+            for i in range(level.chain.size()):
+                transform = faiss.downcast_VectorTransform(level.chain.at(i))
+                if isinstance(transform, faiss.OPQMatrix) and transform.pq is None:
+                    pq = faiss.ProductQuantizer(transform.d_out, transform.M, 8)
+                    quiet(pq)
+                    transform.pq = pq
+                    keep.append((transform, pq))
+        if isinstance(level, faiss.IndexIVF):
+            level.cp.min_points_per_centroid = 1
+            wanted = max(wanted, TRAIN_PER_CENTROID * int(level.nlist))
+        if isinstance(getattr(level, "pq", None), faiss.ProductQuantizer):
+            quiet(level.pq)
+        inner = getattr(level, "index", None) if isinstance(level, faiss.IndexPreTransform) \
+            else None
+        level = faiss.downcast_index(inner) if inner is not None else None
+    return keep, wanted
 
 
 def _no_polysemous_training(index: Any) -> None:
@@ -538,6 +600,52 @@ def _faiss_message(err: RuntimeError) -> str:
     # "Error in <C++ signature> at <source file>:<line>: <what>" -> "<what>"
     match = re.search(r"\.(?:cpp|h):\d+:\s*(.*)$", line)
     return match.group(1) if match else line
+
+
+#: Neighbours a query asks for by default (``Im2GPS(k=...)``, ``locate --k``).
+DEFAULT_K = 120
+#: Default short list re-ranked by a compressed index, in neighbours asked for: 4 x 120 = 480,
+#: the setting measured at 1M photos (benchmarks/results/scale.md, benchmarks/locate_scale.py).
+RERANK_FACTOR = 4
+#: Default share of an IVF index's lists visited: 1/16 (nprobe 64 of IVF1024 at 100k photos
+#: kept 0.90 of the exact top-10 in benchmarks/results/scale.md).
+NPROBE_SHARE = 16
+
+
+def default_search(index: Any, k: int = DEFAULT_K) -> dict[str, int]:
+    """Query settings for a compressed index built without any (stored in its manifest).
+
+    ``rerank``: a short list of ``RERANK_FACTOR * k`` candidates re-ranked with
+    the re-ranking vectors. ``nprobe`` (IVF): enough inverted lists to hold that
+    short list on average, and at least one list in ``NPROBE_SHARE``, capped at
+    the number of lists -- FAISS's own default (1 list) returns fewer than ``k``
+    neighbours whenever a list holds fewer than ``k`` photos.
+
+    Parameters
+    ----------
+    index : faiss.Index
+        The trained, filled index.
+    k : int, optional
+        Neighbours a query is expected to ask for.
+
+    Returns
+    -------
+    dict of str to int
+        ``{}`` for an exact (``Flat``) index.
+    """
+    if isinstance(faiss.downcast_index(index), faiss.IndexFlat):
+        return {}
+    rerank_size = RERANK_FACTOR * int(k)
+    settings = {"rerank": rerank_size}
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:  # no inverted lists (PQ, HNSW, ...)
+        return settings
+    nlist = int(ivf.nlist)
+    per_list = max(int(index.ntotal), 1) / nlist
+    wanted = max(int(np.ceil(rerank_size / per_list)), int(np.ceil(nlist / NPROBE_SHARE)), 1)
+    settings["nprobe"] = min(nlist, wanted)
+    return settings
 
 
 def search_settings(params: Mapping[str, Any] | None) -> dict[str, int]:

@@ -133,6 +133,9 @@ def build_index(
     search : mapping of str to int, optional
         Default query settings stored with the index: ``nprobe``,
         ``ef_search``, ``rerank`` (short-list length re-ranked exactly).
+        Those not given get :func:`im2gps.index.ann.default_search`'s for a
+        compressed index (a 480-photo short list re-ranked; IVF: enough lists
+        for it and at least 1/16 of them).
     max_train : int, optional
         At most this many photos (a seeded sample) train a compressed index.
     chunk_rows : int, optional
@@ -221,6 +224,10 @@ def build_index(
         chunk_rows=chunk_rows, each_chunk=writer.add if writer else None)
     rerank_record = writer.close() if writer else None
     skipped = collection.skipped + feature_set.skipped
+    # settings not given: ours, not FAISS's (nprobe 1, no re-ranking)
+    search = {**ann.default_search(faiss_index), **search}
+    if not writer:
+        search.pop("rerank", None)
 
     for extractor in extractors.values():
         extractor.save(tmp / "extractors")

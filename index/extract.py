@@ -5,7 +5,10 @@ extractor on it, in chunks of photos spread over worker processes. Each
 finished chunk is written to a work folder (``.npy`` per feature plus a
 ``.json`` that commits the chunk, each written to a temporary name and renamed),
 so an interrupted run -- even by ``kill -9`` -- resumes where it stopped and
-gives the same matrices as an uninterrupted one. Photos that cannot be decoded
+gives the same matrices as an uninterrupted one. The ``.json`` records the
+sha256 of each of its chunk's ``.npy`` files; a resumed run checks them before
+using a chunk, and a chunk whose files are missing or damaged is extracted
+again (said on stderr), never used. Photos that cannot be decoded
 are skipped and reported with their reason; they never abort the run.
 
 The extractors, with what ``fit`` learned, are saved in the work folder first
@@ -25,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -219,6 +223,40 @@ def worker_pool(jobs: int, state_dir: str, names: list[str], max_pixels: int = M
         yield pool
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunk_problem(chunks: Path, i: int, names: Sequence[str]) -> str | None:
+    """Why committed chunk ``i`` cannot be reused (None: its files match their sha256s).
+
+    Parameters
+    ----------
+    chunks : Path
+        The ``chunks`` folder of a work folder.
+    i : int
+        Chunk number; its ``.json`` must exist.
+    names : sequence of str
+        The features whose ``.npy`` files the chunk must have.
+    """
+    try:
+        record = json.loads((chunks / f"{i:06d}.json").read_text())
+        sums = record["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its record is unreadable or has no checksums"
+    for name in names:
+        file = chunks / f"{i:06d}.{name}.npy"
+        if not file.is_file():
+            return f"{file.name} is missing"
+        if not isinstance(sums, dict) or _sha256(file) != sums.get(name):
+            return f"{file.name} does not match its sha256 (damaged)"
+    return None
+
+
 def _fingerprint(collection: PhotoCollection, configs: list[dict], chunk_size: int) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"configs": configs, "chunk": chunk_size}, sort_keys=True).encode())
@@ -361,16 +399,31 @@ def _extract(
 
     paths = collection.paths
     starts = list(range(0, len(paths), chunk_size))
-    todo = [i for i, s in enumerate(starts) if not (work / "chunks" / f"{i:06d}.json").is_file()]
     names = list(extractors)
+    todo = []
+    for i in range(len(starts)):
+        if not (work / "chunks" / f"{i:06d}.json").is_file():
+            todo.append(i)
+            continue
+        problem = _chunk_problem(work / "chunks", i, names)
+        if problem is not None:
+            print(f"im2gps: checkpoint chunk {i} in {work / 'chunks'}: {problem}; "
+                  "extracting it again", file=sys.stderr)
+            (work / "chunks" / f"{i:06d}.json").unlink()
+            todo.append(i)
 
     def commit(i: int, result) -> None:
         matrices, ok, skipped = result
+        sums = {}
         for name, matrix in matrices.items():
-            _save_npy(work / "chunks" / f"{i:06d}.{name}.npy", matrix)
+            file = work / "chunks" / f"{i:06d}.{name}.npy"
+            _save_npy(file, matrix)
+            sums[name] = _sha256(file)
+        # the record, written last and atomically, commits the chunk with its files' sha256s
         write_atomic(
             work / "chunks" / f"{i:06d}.json",
-            lambda tmp: tmp.write_text(json.dumps({"ok": ok, "skipped": skipped})),
+            lambda tmp: tmp.write_text(json.dumps({"ok": ok, "skipped": skipped,
+                                                   "sha256": sums})),
         )
 
     bar = tqdm(total=len(paths), initial=len(paths) - sum(

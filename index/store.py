@@ -50,6 +50,8 @@ import json
 import os
 import threading
 import time
+import tokenize
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +68,8 @@ from im2gps.index.rerank import CompactVectors
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexFormatError", "is_index_dir",
+__all__ = ["FORMAT", "FORMAT_VERSION", "GeoIndex", "IndexDamagedError", "IndexFormatError",
+           "is_index_dir", "problem_of",
            "manifest_digest", "sha256_file", "verify_index"]
 
 FORMAT = "im2gps-index"
@@ -126,6 +129,8 @@ class GeoIndex:
     _verify: bool = field(default=True, repr=False)
     #: Feature files whose sha256 has been checked.
     _verified: set[str] = field(default_factory=set, repr=False)
+    #: Whether a search already warned that it found fewer than k neighbours.
+    _warned_short: bool = field(default=False, repr=False)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -232,11 +237,13 @@ class GeoIndex:
             If the table has no column ``name``.
         """
         table = self._photo_table
+        names = list(table.columns) if hasattr(table, "iloc") else table.column_names
+        if name not in names:
+            raise KeyError(f"{self.path}: the photo table has no column {name!r} "
+                           f"(it has {', '.join(map(str, names))})")
         if hasattr(table, "iloc"):
             values = table[name].to_numpy()
             return values if rows is None else values[np.asarray(rows, dtype=np.int64)]
-        if name not in table.column_names:
-            raise KeyError(name)
         return _arrow_values(table.column(name), rows)
 
     @property
@@ -372,6 +379,15 @@ class GeoIndex:
                                 ef_search=settings.get("ef_search"),
                                 rerank_size=settings.get("rerank"),
                                 vectors_of=self.rerank_vectors)
+        short = (ids < 0).any(axis=1)
+        if short.any() and not self._warned_short:
+            self._warned_short = True
+            warnings.warn(
+                f"{self.path}: the search found fewer than k={k} neighbours for "
+                f"{int(short.sum())} of {len(ids)} queries (as few as "
+                f"{int((ids >= 0).sum(axis=1).min())}; nprobe {settings.get('nprobe')}); "
+                "visit more inverted lists (--nprobe) or search a larger short list (--rerank)",
+                RuntimeWarning, stacklevel=2)
         return np.sqrt(np.maximum(dist2, 0.0)), ids
 
     def view(
@@ -565,7 +581,8 @@ def _npy_header(file: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
                     else np.lib.format.read_array_header_2_0)
             shape, fortran, dtype = read(handle)
             return shape, dtype, fortran
-        except ValueError as err:
+        # a damaged header's text can fail numpy's parsing with any of these
+        except (ValueError, SyntaxError, tokenize.TokenError) as err:
             raise IndexFormatError(f"{file}: not a .npy file ({err}); rebuild the index "
                                    "or restore the file") from None
 
@@ -599,12 +616,18 @@ def check_files(path: Path, manifest: dict[str, Any]) -> None:
         file = path / name
         if name not in manifest["files"]:
             raise IndexFormatError(f"{file}: not listed in the manifest; rebuild the index")
-        got_shape, got_dtype, fortran = _npy_header(file)
-        if tuple(got_shape) != shape or got_dtype != np.dtype(dtype) or fortran:
-            raise IndexFormatError(
-                f"{file}: a {got_dtype} matrix of shape {tuple(got_shape)}, the manifest "
-                f"says {dtype} {shape}; rebuild the index or restore the file"
-            )
+        _check_header(file, shape, dtype)
+
+
+def _check_header(file: Path, shape: tuple[int, ...], dtype: str) -> None:
+    """Refuse a ``.npy`` file whose header is not ``shape`` and ``dtype`` (C order)."""
+    got_shape, got_dtype, fortran = _npy_header(file)
+    if tuple(got_shape) != shape or got_dtype != np.dtype(dtype) or fortran:
+        article = "an" if str(got_dtype)[0] in "aeiou" else "a"
+        raise IndexFormatError(
+            f"{file}: {article} {got_dtype} matrix of shape {tuple(got_shape)}, the manifest "
+            f"says {dtype} {shape}; rebuild the index or restore the file"
+        )
 
 
 def _check_sha256(file: Path, record: dict[str, Any], data: bytes | None = None) -> None:
@@ -627,11 +650,51 @@ def _read(path: Path, name: str, manifest: dict[str, Any], verify: bool) -> byte
     return data
 
 
+class IndexDamagedError(IndexFormatError):
+    """Every problem :func:`verify_index` found in an index directory.
+
+    Attributes
+    ----------
+    problems : list of dict
+        ``{"file": path, "reason": text}`` per damaged file.
+    report : dict
+        What was checked (``path``, ``files``, ``bytes``, ``seconds``).
+    """
+
+    def __init__(self, path: Path, problems: list[dict[str, str]], report: dict[str, Any]):
+        self.problems = problems
+        self.report = report
+        listed = "; ".join(f"{p['file']}: {p['reason']}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} damaged file(s): {listed}")
+
+
+def _problem(file: Path, check: Any) -> dict[str, str] | None:
+    """Run ``check()``; the IndexFormatError it raises as ``{"file", "reason"}`` (else None).
+
+    The file is the one the error names (``"<file>: <reason>"``), else ``file``.
+    """
+    try:
+        check()
+    except IndexFormatError as err:
+        return problem_of(err, file)
+    return None
+
+
+def problem_of(err: Exception, file: str | os.PathLike) -> dict[str, str]:
+    """``{"file", "reason"}`` of an error message ``"<file>: <reason>"`` (else ``file``)."""
+    text = str(err)
+    named, sep, reason = text.partition(": ")
+    if sep and named.startswith(str(Path(file).parent.parent)):
+        return {"file": named, "reason": reason}
+    return {"file": str(file), "reason": text}
+
+
 def verify_index(path: str | os.PathLike) -> dict[str, Any]:
     """Check an index directory in full: every byte of every file.
 
     The manifest (format, version, own hash), every file's size and sha256,
-    the matrix headers, and every re-ranking row against its checksum.
+    the matrix headers, and every re-ranking row against its checksum. Every
+    file is checked, also after a damaged one.
 
     Parameters
     ----------
@@ -646,16 +709,46 @@ def verify_index(path: str | os.PathLike) -> dict[str, Any]:
     Raises
     ------
     IndexFormatError
-        Naming the first file that does not match, and what to do.
+        An unreadable or modified manifest (nothing else can then be checked).
+    IndexDamagedError
+        Listing every file that does not match, with the reason (in
+        :attr:`IndexDamagedError.problems`), and what to do.
     """
     start = time.perf_counter()
     path = Path(path)
     manifest = read_manifest(path)
-    check_files(path, manifest)
+    problems: list[dict[str, str]] = []
+    expected = _expected_headers(manifest)
     for name, record in manifest["files"].items():
-        _check_sha256(path / name, record)
-    if manifest.get("rerank"):
-        CompactVectors(path / "rerank", manifest["rerank"], IndexFormatError).check_all()
-    return {"path": str(path), "files": len(manifest["files"]),
-            "bytes": sum(r["bytes"] for r in manifest["files"].values()),
-            "seconds": time.perf_counter() - start}
+        file = path / name
+
+        def check(file: Path = file, name: str = name, record: dict = record) -> None:
+            if not file.is_file():
+                raise IndexFormatError(f"{file}: missing from the index; rebuild the index")
+            size = file.stat().st_size
+            if size != record["bytes"]:
+                raise IndexFormatError(
+                    f"{file}: {size} bytes, the manifest says {record['bytes']} (truncated "
+                    "or modified); rebuild the index or restore the file")
+            if name in expected:
+                _check_header(file, *expected[name])
+            _check_sha256(file, record)
+
+        if (problem := _problem(file, check)) is not None:
+            problems.append(problem)
+    for name in expected:
+        if name not in manifest["files"]:
+            problems.append({"file": str(path / name),
+                             "reason": "not listed in the manifest; rebuild the index"})
+    damaged = {p["file"] for p in problems}
+    if manifest.get("rerank") and not any(f.startswith(str(path / "rerank")) for f in damaged):
+        problem = _problem(path / "rerank" / "vectors.npy", lambda: CompactVectors(
+            path / "rerank", manifest["rerank"], IndexFormatError).check_all())
+        if problem is not None:
+            problems.append(problem)
+    report = {"path": str(path), "files": len(manifest["files"]),
+              "bytes": sum(r["bytes"] for r in manifest["files"].values()),
+              "seconds": time.perf_counter() - start}
+    if problems:
+        raise IndexDamagedError(path, problems, report)
+    return report

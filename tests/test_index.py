@@ -417,3 +417,40 @@ def test_load_with_warm_up(small_index, data_dir):
             assert not thread.daemon and not thread.is_alive()
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_damaged_checkpoint_chunk_is_extracted_again(data_dir, tmp_path, capsys):
+    """A resumed extraction checks each chunk's sha256 and redoes a damaged chunk."""
+    from im2gps.features import create
+    from im2gps.index import extract_features
+
+    collection = PhotoCollection.from_csv(_manifest(data_dir, tmp_path, 12))
+    clean = extract_features(collection, {"tiny": create("tiny"), "color": create("color")},
+                             tmp_path / "clean", chunk_size=4, progress=False)
+    work = tmp_path / "work"
+    extract_features(collection, {"tiny": create("tiny"), "color": create("color")}, work,
+                     chunk_size=4, progress=False)
+    record = json.loads((work / "chunks" / "000001.json").read_text())
+    assert set(record["sha256"]) == {"tiny", "color"}
+    # one flipped byte in a row of chunk 0, chunk 2 lost its file: both are extracted again
+    chunk = work / "chunks" / "000000.tiny.npy"
+    data = bytearray(chunk.read_bytes())
+    data[-5] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    (work / "chunks" / "000002.color.npy").unlink()
+    capsys.readouterr()
+    resumed = extract_features(collection, {"tiny": create("tiny"), "color": create("color")},
+                               work, chunk_size=4, progress=False)
+    err = capsys.readouterr().err
+    assert "chunk 0" in err and "sha256" in err and "chunk 2" in err and "missing" in err
+    assert "chunk 1" not in err
+    for name in ("tiny", "color"):
+        assert np.array_equal(resumed.matrices[name], clean.matrices[name])
+
+
+def test_unknown_column_lists_the_columns(small_index):
+    index = GeoIndex.load(small_index.path)
+    for _ in range(2):  # as read (pyarrow), then as pandas
+        with pytest.raises(KeyError, match=r"no column 'nope' \(it has id, .*lat, lon"):
+            index.column("nope")
+        index.photos  # noqa: B018 - converts the table to pandas

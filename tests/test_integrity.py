@@ -143,3 +143,54 @@ def test_matrix_header_is_checked_at_load(built, tmp_path):
     np.save(tiny, matrix.reshape(N * 2, -1))
     with pytest.raises(IndexFormatError, match=r"tiny\.npy: a float32 matrix of shape"):
         GeoIndex.load(path)
+
+
+def test_verify_lists_every_damaged_file(built, tmp_path, capsys):
+    """index verify checks every file: two damaged files are both listed, also in JSON."""
+    path = _copy(built["compressed"], tmp_path)
+    _flip(path / "features" / "color.npy", -100)
+    (path / "skipped.csv").write_text("truncated")
+    assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert {Path(p["file"]).name: p["reason"] for p in report["problems"]}.keys() == {
+        "color.npy", "skipped.csv"}
+    assert all("rebuild" in p["reason"] or "restore" in p["reason"] for p in report["problems"])
+    assert main(["index", "verify", str(path)]) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert "2 damaged file(s)" in err
+    assert "color.npy: sha256 does not match" in err and "skipped.csv: " in err
+    from im2gps.index.store import IndexDamagedError, verify_index
+
+    with pytest.raises(IndexDamagedError, match="2 damaged") as caught:
+        verify_index(path)
+    assert len(caught.value.problems) == 2
+    # a damaged manifest: JSON still says so
+    (path / "manifest.json").write_text("{")
+    assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["problems"][0]["file"].endswith("manifest.json")
+
+
+def test_damaged_npy_header_text_is_a_format_error(built, tmp_path, capsys):
+    """A header whose text no longer parses (a tokenize error in numpy) is named, exit 3."""
+    path = _copy(built["exact"], tmp_path)
+    file = path / "features" / "tiny.npy"
+    data = file.read_bytes()
+    at = data.index(b"'shape': (") + len("'shape': ")
+    file.write_bytes(data[:at] + b")" + data[at + 1:])
+    with pytest.raises(IndexFormatError, match=r"tiny\.npy: not a \.npy file"):
+        GeoIndex.load(path)
+    code, out, err = _locate(path, built["photo"], capsys)
+    assert code == EXIT_DATA and out == "" and "tiny.npy" in err
+    assert main(["index", "verify", str(path), "--json"]) == EXIT_DATA
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(p["file"]).name for p in report["problems"]] == ["tiny.npy"]
+
+
+def test_header_message_grammar(tmp_path):
+    from im2gps.index.store import _check_header
+
+    np.save(tmp_path / "m.npy", np.zeros((2, 3), np.int32))
+    with pytest.raises(IndexFormatError, match=r"m\.npy: an int32 matrix of shape \(2, 3\)"):
+        _check_header(tmp_path / "m.npy", (2, 3), "float32")

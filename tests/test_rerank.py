@@ -70,3 +70,41 @@ def test_add_extends_the_compact_vectors(indexes, data_dir, tmp_path):
     queries = {name: np.asarray(grown.features(name))[200:] for name in grown.feature_names}
     _, ids = grown.search(queries, 1)
     assert np.mean(ids[:, 0] == np.arange(200, 230)) >= 0.9  # each new photo finds itself
+
+
+def _added(data_dir, tmp_path, monkeypatch, refit_share: float):
+    """A compressed index of 20 photos, then 40 more added: its re-ranking vectors."""
+    import im2gps.index.add as add
+    from im2gps.index import GeoIndex, add_photos
+
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:60].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.iloc[:20].to_csv(tmp_path / "first.csv", index=False)
+    table.iloc[20:].to_csv(tmp_path / "more.csv", index=False)
+    build_index(tmp_path / "first.csv", tmp_path / "idx", features=["tiny", "color"],
+                index_type="PQ8x4", progress=False)
+    monkeypatch.setattr(add, "REFIT_SHARE", refit_share)
+    add_photos(tmp_path / "idx", tmp_path / "more.csv", progress=False)
+    index = GeoIndex.load(tmp_path / "idx")
+    rows = np.arange(len(index))
+    exact = index.combined(rows)
+    error = (np.linalg.norm(index.rerank_vectors(rows) - exact, axis=1)
+             / np.linalg.norm(exact, axis=1))
+    return index, error
+
+
+def test_add_warns_when_new_rows_leave_the_sq8_ranges(data_dir, tmp_path, monkeypatch):
+    with pytest.warns(RuntimeWarning, match=r"% of the added photos have values outside"):
+        index, error = _added(data_dir, tmp_path, monkeypatch, refit_share=1.0)
+    assert error[20:].max() > 2 * error[:20].max()  # clipped rows re-rank less exactly
+
+
+def test_add_refits_the_sq8_ranges_when_many_rows_leave_them(data_dir, tmp_path, monkeypatch,
+                                                            capsys):
+    from im2gps.index.add import outside_share
+
+    index, error = _added(data_dir, tmp_path, monkeypatch, refit_share=0.0)
+    assert "learning them again" in capsys.readouterr().err
+    assert outside_share(index.combined(np.arange(len(index))), index._compact.trained) == 0
+    assert np.median(error) < 0.01 and error.max() < 0.02
+    index.verify()

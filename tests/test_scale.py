@@ -241,3 +241,69 @@ def test_pq_that_does_not_divide_the_dimension_is_usage_error_with_fixes(manifes
     assert len(fixes) >= 3
     for fix in fixes:
         check_factory(fix, dim)  # every fix offered fits
+
+
+def test_ivf_build_stores_sensible_search_defaults(local_index, manifest, tmp_path):
+    """Without --nprobe/--rerank an IVF index visits enough lists and re-ranks a short list."""
+    from im2gps.index import ann
+
+    index = build_index(manifest, tmp_path / "ivf", features=FAST, index_type="IVF8,PQ16x4",
+                        progress=False)
+    # 72 photos in 8 lists: 480 candidates need every list
+    assert index.manifest["index"]["search"] == {"rerank": 4 * ann.DEFAULT_K, "nprobe": 8}
+    assert index.search_params == {"rerank": 480, "nprobe": 8}
+    queries = _queries(local_index, slice(0, 20))
+    _, exact = local_index.search(queries, 30)
+    _, ids = index.search(queries, 30)
+    assert (ids >= 0).all()
+    overlap = np.mean([len(set(a[:10]) & set(b[:10])) / 10
+                       for a, b in zip(ids, exact, strict=True)])
+    assert overlap >= 0.9
+    # given settings win, also a 0 that turns re-ranking off
+    given = build_index(manifest, tmp_path / "given", features=FAST, index_type="IVF8,PQ16x4",
+                        search={"nprobe": 3, "rerank": 0}, progress=False)
+    assert given.search_params == {"nprobe": 3, "rerank": 0}
+
+
+def test_default_nprobe_scales_with_lists():
+    """A share of the lists, or enough for the short list, capped at the list count."""
+    from im2gps.index import ann
+
+    rng = np.random.default_rng(0)
+    def nprobe(n: int, factory: str) -> int:
+        vectors = rng.normal(size=(n, 4)).astype(np.float32)
+        settings = ann.default_search(ann.make_faiss_index(vectors, factory))
+        assert settings["rerank"] == 480
+        return settings["nprobe"]
+
+    assert nprobe(100, "IVF16,Flat") == 16  # the short list needs every list
+    assert nprobe(2000, "IVF64,Flat") == 16  # 480 candidates in lists of 31 on average
+    assert nprobe(20_000, "IVF64,Flat") == 4  # one list in 16
+    flat = ann.make_faiss_index(rng.normal(size=(10, 8)).astype(np.float32), "Flat")
+    assert ann.default_search(flat) == {}
+
+
+def test_short_results_warn_once(local_index):
+    """A search that finds fewer than k neighbours for a query says so, once."""
+    ivf = local_index.view(index_type="IVF8,Flat")
+    queries = _queries(local_index, slice(0, 20))
+    with pytest.warns(RuntimeWarning, match="fewer than k=40 neighbours"):
+        _, ids = ivf.search(queries, 40, nprobe=1)
+    assert (ids < 0).any()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ivf.search(queries, 40, nprobe=1)  # said already
+        local_index.search(queries, 40)  # exact: every neighbour
+
+
+def test_small_compressed_build_has_no_faiss_warnings(manifest, tmp_path, capfd):
+    """FAISS's per-clustering warnings (C++, on fd 2) give way to one line of ours."""
+    capfd.readouterr()
+    build_index(manifest, tmp_path / "small", features=FAST, index_type="IVF4,PQ16x4",
+                progress=False)
+    err = capfd.readouterr().err
+    assert "WARNING" not in err
+    ours = [line for line in err.splitlines() if "would like at least" in line]
+    assert len(ours) == 1 and "624" in ours[0]  # 39 x 16 centroids of each sub-quantizer
