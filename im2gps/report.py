@@ -241,9 +241,9 @@ def _place(place: Any) -> str:
 
 
 def _main_method(result: Any) -> str:
-    methods = [m for m in result.predictions if m not in REFERENCE_ROWS]
-    return "im2gps" if "im2gps" in methods else (methods[0] if methods else
-                                                  next(iter(result.predictions)))
+    from im2gps.benchmark import main_method
+
+    return main_method(result.predictions)
 
 
 # -- report ---------------------------------------------------------------------
