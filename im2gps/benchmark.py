@@ -228,7 +228,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
     key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
     work = cache / "features" / f"{Path(test.source).parent.name or 'test'}-{key}"
     feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress,
-                                   cache=FeatureCache(cache))
+                                   cache=FeatureCache(cache), desc="test features")
     matrices = {}
     for name, matrix in feature_set.matrices.items():
         full = np.full((len(test), matrix.shape[1]), np.nan, np.float32)

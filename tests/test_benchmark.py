@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -291,4 +292,7 @@ def test_cli_json_progress_on_stderr_only(sets, tmp_path):
     assert set(document["results"]) == {"chance", "prior", "im2gps-tiny"}
     err = completed.stderr
     assert "150/150" in err and "10/10" in err  # database and test extraction bars
+    assert re.search(r"database features: [^\n\r]*150/150", err), err
+    assert re.search(r"test features: [^\n\r]*10/10", err), err
+    assert not re.search(r"(^|[\r\n])features:", err)  # every bar says which photos
     assert "cross-validation" in err and "database" in err
