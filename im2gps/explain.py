@@ -124,6 +124,14 @@ def _as_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
     return image if isinstance(image, np.ndarray) else load_image(image)
 
 
+def _light_cmap(name: str, top: float) -> Any:
+    """The colour map ``name`` cut at ``top`` (of 1), dropping its darkest colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(colormaps[name](np.linspace(0.0, top, 256)), name=f"{name}_light")
+
+
 def _place_label(lat: np.ndarray, lon: np.ndarray) -> list[str]:
     """'Place, CC' for each point, the name cut to 18 characters with an ellipsis ('' where
     not finite)."""
@@ -415,7 +423,10 @@ def planet_probability_map(
     order = np.argsort(-probs, kind="stable")[: max(1, int(top))]
     table = cells.assign(probability=np.maximum(probs, probs.max() * float(floor)))
     figure, ax = new_map(11.0)
-    plot_cells(table, ax=ax, column="probability", cmap="magma_r", title="")
+    # A light colour map (no near-black top) under coastlines (drawn above the cells) and
+    # the estimate's star, so both stay visible over the most probable cell.
+    plot_cells(table, ax=ax, column="probability", cmap=_light_cmap("YlOrRd", 0.7), title="",
+               alpha=0.5, label="probability (log scale)", percent=True)
     best = int(order[0])
     est_lat, est_lon = float(lat[best]), float(lon[best])
     ax.scatter(lon[order[1:]], lat[order[1:]], s=40, marker="o", facecolors="none",
@@ -435,7 +446,7 @@ def planet_probability_map(
                    linewidths=0.8, zorder=5.5, label="truth")
         markers.append(_marker("truth", truth[0], truth[1]))
         error = float(haversine_km(truth[0], truth[1], est_lat, est_lon))
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left", fontsize=8.5)
     if title is None:
         title = (f"PlaNet: probability of each of {len(cells)} cells (most probable "
                  f"{100 * probs[best]:.1f}%)")
@@ -725,11 +736,20 @@ def plot_occlusion(
               "supporters": "rise of feature distance to the voters of the answer",
               "support": f"drop of the share of neighbours within {occlusion.radius_km:g} km",
               "distance": "km the estimate moves"}
-    bar = figure.colorbar(shown, ax=axes[1], shrink=0.85, label=labels[occlusion.measure])
-    bar.ax.text(0.5, 1.02, "red: hiding it\nweakens the answer", transform=bar.ax.transAxes,
-                ha="center", va="bottom", fontsize=7.5, color="#b2182b")
-    bar.ax.text(0.5, -0.02, "blue: hiding it\nstrengthens it", transform=bar.ax.transAxes,
-                ha="center", va="top", fontsize=7.5, color="#2166ac")
+    # A horizontal bar under the overlay: its label (the measure) above it, and what red
+    # and blue mean under its two ends, as tick labels the layout makes room for.
+    bar = figure.colorbar(shown, ax=axes[1], orientation="horizontal", location="bottom",
+                          shrink=0.9, pad=0.02, aspect=30)
+    bar.set_label(labels[occlusion.measure], fontsize=8.5, labelpad=2)
+    bar.ax.xaxis.set_label_position("top")
+    bar.set_ticks([-limit, 0.0, limit])
+    bar.set_ticklabels([f"{-limit:.3g}\nblue: hiding it\nstrengthens it", "0\nno change",
+                        f"{limit:.3g}\nred: hiding it\nweakens the answer"], fontsize=8)
+    ends = bar.ax.get_xticklabels()
+    ends[0].set_color("#2166ac")
+    ends[0].set_horizontalalignment("left")
+    ends[-1].set_color("#b2182b")
+    ends[-1].set_horizontalalignment("right")
     best = int(np.argmax(occlusion.scores.ravel()))
     top, left, bottom, right = occlusion.boxes[best].tolist()
     from matplotlib.patches import Rectangle
