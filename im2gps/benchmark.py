@@ -70,8 +70,8 @@ from im2gps.photos import PhotoCollection
 from im2gps.published import published_table
 from im2gps.tuning import cross_validate, grid
 
-__all__ = ["EXTRA_ROWS", "BenchmarkResult", "default_locators", "row_conf", "rows_help",
-           "run_benchmark", "TUNING_GRID"]
+__all__ = ["EXTRA_ROWS", "BenchmarkResult", "default_locators", "main_method", "row_conf",
+           "rows_help", "run_benchmark", "TUNING_GRID"]
 
 #: Voting settings compared by cross-validation on the database.
 TUNING_GRID: list[dict[str, Any]] = (
@@ -228,7 +228,7 @@ def query_features(test: PhotoCollection, index: GeoIndex, cache: Path, jobs: in
     key = _fingerprint(test.paths, sorted(index.manifest["files"].items()))
     work = cache / "features" / f"{Path(test.source).parent.name or 'test'}-{key}"
     feature_set = extract_features(test, index.extractors, work, jobs=jobs, progress=progress,
-                                   cache=FeatureCache(cache))
+                                   cache=FeatureCache(cache), desc="test features")
     matrices = {}
     for name, matrix in feature_set.matrices.items():
         full = np.full((len(test), matrix.shape[1]), np.nan, np.float32)
@@ -682,6 +682,19 @@ def _size_curve(index: GeoIndex, matrices: dict[str, np.ndarray], query: PhotoCo
     return records
 
 
+def main_method(rows: Any) -> str:
+    """The row a run's single-method figures show (the error map).
+
+    ``im2gps`` when it ran, else the first row that is not a reference row
+    (:data:`REFERENCE_ROWS`: chance, prior, oracle), else the first row.
+    """
+    names = list(rows)
+    if not names:
+        raise ValueError("no rows")
+    methods = [m for m in names if m not in REFERENCE_ROWS]
+    return "im2gps" if "im2gps" in methods else (methods or names)[0]
+
+
 def write_results(result: BenchmarkResult, out: str | os.PathLike,
                   published: bool = False) -> list[Path]:
     """Write results.json/.csv/.md, per-method prediction CSVs and the plots.
@@ -743,7 +756,7 @@ def write_results(result: BenchmarkResult, out: str | os.PathLike,
         written.append(out / "predictions" / f"{name}.csv")
     errors = {name: frame["error_km"].to_numpy() for name, frame in result.predictions.items()}
     written.append(plot_error_cdf(errors, out / "error_cdf.png"))
-    main = "im2gps" if "im2gps" in result.predictions else next(iter(result.predictions))
+    main = main_method(result.predictions)
     frame = result.predictions[main]
     written.append(plot_error_map(frame["true_lat"], frame["true_lon"], frame["lat"],
                                   frame["lon"], out / "error_map.png",

@@ -531,9 +531,11 @@ def add_benchmark_command(commands: Any) -> None:
                        help="test photos of the report with explanation figures, spread over "
                             "the error range (default: %(default)s; -1: all, 0: none)")
     bench.add_argument("--report-photos", choices=["all", "open", "none"], default="open",
-                       help="test photos embedded in the report: only Creative Commons / "
-                            "public-domain ones by their license column (the others are "
-                            "links to the local file), all, or none (default: %(default)s)")
+                       help="photos embedded in the report (the gallery and the "
+                            "explanation figures' test photos and neighbours): only Creative "
+                            "Commons / public-domain ones by their license column (the others "
+                            "are links to the local file or grey placeholders), all, or none "
+                            "(default: %(default)s)")
     from im2gps.album_cli import add_benchmark_options
 
     add_benchmark_options(bench)

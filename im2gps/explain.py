@@ -101,6 +101,9 @@ OPEN_LICENSES = {
     8: "United States Government work", 9: "CC0 1.0", 10: "Public Domain Mark 1.0",
 }
 
+#: Smallest caption height of the neighbour thumbnails, in pixels of the written figure.
+CAPTION_PX = 10.0
+
 #: Colours of the heaviest clusters (others are grey), as matplotlib colours.
 CLUSTER_COLOURS = ("tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:brown")
 OTHER_COLOUR = "0.45"
@@ -121,11 +124,26 @@ def _as_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
     return image if isinstance(image, np.ndarray) else load_image(image)
 
 
+def _light_cmap(name: str, top: float) -> Any:
+    """The colour map ``name`` cut at ``top`` (of 1), dropping its darkest colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(colormaps[name](np.linspace(0.0, top, 256)), name=f"{name}_light")
+
+
 def _place_label(lat: np.ndarray, lon: np.ndarray) -> list[str]:
-    """'Place, CC' for each point, the name cut to 18 characters ('' where not finite)."""
+    """'Place, CC' for each point, the name cut to 18 characters with an ellipsis ('' where
+    not finite)."""
     from im2gps.gazetteer import nearest_place
 
-    return [f"{p.name[:18]}, {p.country_code}" if p else "" for p in nearest_place(lat, lon)]
+    return [f"{_shorten(p.name, 18)}, {p.country_code}" if p else ""
+            for p in nearest_place(lat, lon)]
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked by an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 def _save(figure: Any, record: dict[str, Any], path: str | os.PathLike | None,
@@ -165,6 +183,7 @@ def explain_neighbours(
     truth: tuple[float, float] | None = None,
     title: str | None = None,
     shown_licenses: Collection[int] | None = None,
+    show_query: bool = True,
     dpi: float = 90,
 ) -> dict[str, Any]:
     """The query, its nearest database photos and a world map of the vote.
@@ -193,13 +212,17 @@ def explain_neighbours(
         Draw only neighbours whose ``license`` column is one of these codes
         (e.g. ``OPEN_LICENSES``, for figures to publish); the others become
         grey placeholders that still carry their place and distance.
+    show_query : bool, optional
+        Draw the query photo (``False``: a grey placeholder instead, e.g. for
+        a test photo whose licence does not allow publishing it).
     dpi : float, optional
         Resolution of the written figure.
 
     Returns
     -------
     dict
-        ``images`` (query + thumbnail photos drawn), ``thumbnails``,
+        ``images`` (query + thumbnail photos drawn), ``query_shown``,
+        ``thumbnails``,
         ``hidden`` (placeholders drawn instead of photos),
         ``neighbour_markers`` and ``cluster_markers`` (markers on the map),
         ``vote`` (the voting rule: ``meanshift``, ``kde`` or ``1nn``),
@@ -233,14 +256,26 @@ def explain_neighbours(
     error = (float(haversine_km(truth[0], truth[1], est_lat, est_lon)) if truth is not None
              else None)
 
-    cols = 6
+    # Captions at least CAPTION_PX pixels tall at the written resolution (serve and the
+    # report draw at dpi 70), and as many thumbnail columns as such captions fit in.
+    caption_pt = max(6.5, CAPTION_PX * 72.0 / float(dpi))
+    captions = [(f"#{rank + 1} {places[rank]}", f"{to_estimate[rank]:,.0f} km from estimate")
+                for rank in range(shown)]
+    widest = max((len(line) for pair in captions for line in pair), default=1)
+    column_in = 0.56 * caption_pt * widest / 72.0 + 0.1  # about 0.56 em a character
+    cols = int(np.clip(int(12.0 / column_in) - 2, 3, 6))
     thumb_rows = max(1, -(-shown // cols))
-    figure = _figure(12.0, 1.7 * thumb_rows + 6.4)
+    figure = _figure(12.0, (1.7 + 0.03 * caption_pt) * thumb_rows + 6.4)
     grid = figure.add_gridspec(thumb_rows + 1, cols + 2,
                                height_ratios=[1.0] * thumb_rows + [3.6])
     ax = figure.add_subplot(grid[:thumb_rows, :2])
-    ax.imshow(query)
-    ax.set_title("query", fontsize=9)
+    if show_query:
+        ax.imshow(query)
+    else:
+        ax.imshow(np.full((3, 4, 3), 225, np.uint8))
+        ax.text(0.5, 0.5, "query photo\nnot shown\n(licence)", transform=ax.transAxes,
+                ha="center", va="center", fontsize=caption_pt + 1, color="0.35")
+    ax.set_title("query", fontsize=caption_pt + 2)
     ax.set_xticks([])
     ax.set_yticks([])
     colours = [CLUSTER_COLOURS[c] if 0 <= c < len(CLUSTER_COLOURS) else OTHER_COLOUR
@@ -263,9 +298,8 @@ def explain_neighbours(
             ax.imshow(np.full((3, 4, 3), 225, np.uint8))
             ax.text(0.5, 0.5, "not shown\n(all rights\nreserved)" if hidden[rank] else
                     err.reason[:30], transform=ax.transAxes, ha="center", va="center",
-                    fontsize=7, color="0.35")
-        ax.set_title(f"#{rank + 1} {places[rank]}\n{to_estimate[rank]:,.0f} km from "
-                     "estimate", fontsize=6.5)
+                    fontsize=caption_pt, color="0.35")
+        ax.set_title("\n".join(captions[rank]), fontsize=caption_pt)
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
@@ -309,7 +343,7 @@ def explain_neighbours(
         ax.scatter([truth[1]], [truth[0]], s=110, marker="^", c="limegreen",
                    edgecolors="black", linewidths=0.8, zorder=5, label="truth")
         markers.append(_marker("truth", truth[0], truth[1]))
-    ax.legend(loc="lower left", fontsize=7, markerscale=0.6)
+    ax.legend(loc="lower left", fontsize=max(7.0, caption_pt - 1.5), markerscale=0.6)
     if title is None:
         title = f"estimate {est_lat:.2f}, {est_lon:.2f} (near {places[-1]})"
         if error is not None:
@@ -317,7 +351,8 @@ def explain_neighbours(
     ax.set_title(title, fontsize=10)
 
     record = {
-        "images": 1 + shown - int(hidden[:shown].sum()),
+        "images": int(show_query) + shown - int(hidden[:shown].sum()),
+        "query_shown": bool(show_query),
         "thumbnails": shown,
         "hidden": int(hidden[:shown].sum()),
         "neighbour_markers": int(ids.size),
@@ -388,7 +423,10 @@ def planet_probability_map(
     order = np.argsort(-probs, kind="stable")[: max(1, int(top))]
     table = cells.assign(probability=np.maximum(probs, probs.max() * float(floor)))
     figure, ax = new_map(11.0)
-    plot_cells(table, ax=ax, column="probability", cmap="magma_r", title="")
+    # A light colour map (no near-black top) under coastlines (drawn above the cells) and
+    # the estimate's star, so both stay visible over the most probable cell.
+    plot_cells(table, ax=ax, column="probability", cmap=_light_cmap("YlOrRd", 0.7), title="",
+               alpha=0.5, label="probability (log scale)", percent=True)
     best = int(order[0])
     est_lat, est_lon = float(lat[best]), float(lon[best])
     ax.scatter(lon[order[1:]], lat[order[1:]], s=40, marker="o", facecolors="none",
@@ -408,7 +446,7 @@ def planet_probability_map(
                    linewidths=0.8, zorder=5.5, label="truth")
         markers.append(_marker("truth", truth[0], truth[1]))
         error = float(haversine_km(truth[0], truth[1], est_lat, est_lon))
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left", fontsize=8.5)
     if title is None:
         title = (f"PlaNet: probability of each of {len(cells)} cells (most probable "
                  f"{100 * probs[best]:.1f}%)")
@@ -698,11 +736,20 @@ def plot_occlusion(
               "supporters": "rise of feature distance to the voters of the answer",
               "support": f"drop of the share of neighbours within {occlusion.radius_km:g} km",
               "distance": "km the estimate moves"}
-    bar = figure.colorbar(shown, ax=axes[1], shrink=0.85, label=labels[occlusion.measure])
-    bar.ax.text(0.5, 1.02, "red: hiding it\nweakens the answer", transform=bar.ax.transAxes,
-                ha="center", va="bottom", fontsize=7.5, color="#b2182b")
-    bar.ax.text(0.5, -0.02, "blue: hiding it\nstrengthens it", transform=bar.ax.transAxes,
-                ha="center", va="top", fontsize=7.5, color="#2166ac")
+    # A horizontal bar under the overlay: its label (the measure) above it, and what red
+    # and blue mean under its two ends, as tick labels the layout makes room for.
+    bar = figure.colorbar(shown, ax=axes[1], orientation="horizontal", location="bottom",
+                          shrink=0.9, pad=0.02, aspect=30)
+    bar.set_label(labels[occlusion.measure], fontsize=8.5, labelpad=2)
+    bar.ax.xaxis.set_label_position("top")
+    bar.set_ticks([-limit, 0.0, limit])
+    bar.set_ticklabels([f"{-limit:.3g}\nblue: hiding it\nstrengthens it", "0\nno change",
+                        f"{limit:.3g}\nred: hiding it\nweakens the answer"], fontsize=8)
+    ends = bar.ax.get_xticklabels()
+    ends[0].set_color("#2166ac")
+    ends[0].set_horizontalalignment("left")
+    ends[-1].set_color("#b2182b")
+    ends[-1].set_horizontalalignment("right")
     best = int(np.argmax(occlusion.scores.ravel()))
     top, left, bottom, right = occlusion.boxes[best].tolist()
     from matplotlib.patches import Rectangle

@@ -34,8 +34,8 @@ import numpy as np
 
 from im2gps.geo import to_latlon, to_unit_vectors
 
-__all__ = ["LAND", "OCEAN", "add_zoom_inset", "borders", "coastlines", "densest_window",
-           "draw_world", "great_circle", "place_labels"]
+__all__ = ["INSET_CANDIDATES", "LAND", "OCEAN", "add_zoom_inset", "borders", "coastlines",
+           "densest_window", "draw_world", "great_circle", "inset_bounds", "place_labels"]
 
 #: Fill colours of land and water (lakes, and the map background).
 LAND, OCEAN = "#ecebe4", "#ffffff"
@@ -221,14 +221,83 @@ def densest_window(lon: np.ndarray, lat: np.ndarray, width: float = 50.0, height
     return (c_lon - width / 2, c_lon + width / 2, c_lat - height / 2, c_lat + height / 2)
 
 
+#: Where a zoom inset may go, as (x, y, width, height) in the map axes' fraction, in order
+#: of preference: over the southern Pacific (large, then small enough to clear South
+#: America), the southern Indian Ocean, the North Pacific, the lower right corner.
+INSET_CANDIDATES: tuple[tuple[float, float, float, float], ...] = (
+    (0.005, 0.02, 0.34, 0.5),
+    (0.005, 0.02, 0.27, 0.4),
+    (0.005, 0.02, 0.22, 0.3),
+    (0.60, 0.02, 0.21, 0.30),
+    (0.005, 0.40, 0.20, 0.30),
+    (0.66, 0.02, 0.335, 0.36),
+    (0.005, 0.66, 0.28, 0.32),
+)
+
+
+def inset_bounds(ax: Any, lon: np.ndarray, lat: np.ndarray,
+                 candidates: Sequence[Sequence[float]] = INSET_CANDIDATES,
+                 margin: float = 0.01) -> tuple[float, float, float, float]:
+    """The candidate inset box that hides the fewest points (the first of equals).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The map, its limits already set.
+    lon, lat : numpy.ndarray
+        The plotted points (non-finite ones are ignored).
+    candidates : sequence of (x, y, width, height)
+        Boxes in the axes' fraction, in order of preference.
+    margin : float, optional
+        A point within ``margin`` (axes fraction) of a box counts as hidden.
+
+    Returns
+    -------
+    tuple of float
+        The chosen ``(x, y, width, height)``.
+    """
+    lon, lat = np.asarray(lon, float).ravel(), np.asarray(lat, float).ravel()
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    xy = ax.transLimits.transform(np.column_stack([lon[ok], lat[ok]]))
+    best, best_hidden = tuple(candidates[0]), None
+    for box in candidates:
+        x, y, w, h = box
+        hidden = int(((xy[:, 0] >= x - margin) & (xy[:, 0] <= x + w + margin)
+                      & (xy[:, 1] >= y - margin) & (xy[:, 1] <= y + h + margin)).sum())
+        if best_hidden is None or hidden < best_hidden:
+            best, best_hidden = tuple(box), hidden
+    return best  # type: ignore[return-value]
+
+
 def add_zoom_inset(ax: Any, extent: Sequence[float], draw: Callable[[Any], None],
-                   bounds: Sequence[float] = (0.005, 0.02, 0.34, 0.5)) -> Any:
+                   bounds: Sequence[float] | None = None,
+                   points: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
     """An inset axes zoomed on ``extent``, drawn by ``draw(inset)`` over the map.
 
-    ``bounds`` is the inset's (x, y, width, height) in the axes' fraction
-    (default: lower left, over the southern Pacific where photo maps are
-    empty). The zoomed region is outlined on the main map.
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The map, its limits already set.
+    extent : sequence of float
+        ``(lon_min, lon_max, lat_min, lat_max)`` of the zoomed region, outlined
+        on the main map.
+    draw : callable
+        Draws the points on the inset.
+    bounds : sequence of float, optional
+        The inset's (x, y, width, height) in the axes' fraction; by default
+        the box of :data:`INSET_CANDIDATES` that hides the fewest of
+        ``points`` (:func:`inset_bounds`).
+    points : (numpy.ndarray, numpy.ndarray), optional
+        ``(lon, lat)`` of the plotted points the inset should not hide.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The inset.
     """
+    if bounds is None:
+        lon, lat = points if points is not None else (np.empty(0), np.empty(0))
+        bounds = inset_bounds(ax, lon, lat)
     inset = ax.inset_axes(bounds)
     draw_world(inset, extent=extent, ticks=False)
     draw(inset)

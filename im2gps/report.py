@@ -241,9 +241,9 @@ def _place(place: Any) -> str:
 
 
 def _main_method(result: Any) -> str:
-    methods = [m for m in result.predictions if m not in REFERENCE_ROWS]
-    return "im2gps" if "im2gps" in methods else (methods[0] if methods else
-                                                  next(iter(result.predictions)))
+    from im2gps.benchmark import main_method
+
+    return main_method(result.predictions)
 
 
 # -- report ---------------------------------------------------------------------
@@ -641,6 +641,7 @@ def benchmark_explanations(
     jobs: int = 1,
     n_thumbnails: int = 8,
     fmt: str = "jpg",
+    show_photos: str = "open",
     progress: bool = False,
 ) -> dict[str, list[tuple[str, Path]]]:
     """Explanation figures of a run's locators for some test photos.
@@ -667,6 +668,11 @@ def benchmark_explanations(
         Neighbour thumbnails per figure.
     fmt : str, optional
         Image format of the figures (``"jpg"`` keeps reports small).
+    show_photos : {"open", "all", "none"}, optional
+        Which photos the figures draw, by the rule of the gallery
+        (:func:`write_report`): the test photo and its database neighbours
+        when their ``license`` is one of :data:`OPEN_LICENSES`; or all; or
+        none (grey placeholders instead).
     progress : bool, optional
         Progress bars.
 
@@ -677,6 +683,8 @@ def benchmark_explanations(
     """
     from im2gps.explain import explain_neighbours, planet_probability_map
 
+    if show_photos not in ("all", "open", "none"):
+        raise ValueError(f"show_photos must be 'all', 'open' or 'none', not {show_photos!r}")
     rows = list(result.reports)
     methods = [m for m in (methods or rows)
                if m in rows and (m == "planet" or m.startswith("im2gps"))]
@@ -690,6 +698,9 @@ def benchmark_explanations(
                                                 progress=progress)
     out = Path(out)
     truth = test.coords
+    shown_licenses = {"all": None, "open": set(OPEN_LICENSES), "none": set()}[show_photos]
+    test_licenses = (pd.to_numeric(test.table["license"], errors="coerce").to_numpy()
+                     if "license" in test.table else np.full(n, np.nan))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(locators) * positions.size, desc="report figures", unit="figure",
@@ -714,6 +725,9 @@ def benchmark_explanations(
                 record = explain_neighbours(locator, test.paths[i], target,
                                             predictions=predictions, row=j,
                                             n_thumbnails=n_thumbnails, truth=tuple(truth[i]),
+                                            shown_licenses=shown_licenses,
+                                            show_query=_may_show(test_licenses[i],
+                                                                 show_photos),
                                             dpi=70)
                 caption = f"{method}: nearest neighbours and their vote"
             record["figure"].clear()
@@ -721,6 +735,14 @@ def benchmark_explanations(
             bar.update()
     bar.close()
     return figures
+
+
+def _may_show(license_code: float, show_photos: str) -> bool:
+    """Whether a photo of licence ``license_code`` (NaN: unknown) may be shown."""
+    if show_photos == "all":
+        return True
+    return show_photos == "open" and bool(np.isfinite(license_code)) \
+        and int(license_code) in OPEN_LICENSES
 
 
 def report_benchmark(
@@ -745,6 +767,6 @@ def report_benchmark(
         if explain is None or explain > 0:
             figures = benchmark_explanations(result, tmp, select_photos(result, explain),
                                              data_dir=data_dir, cache_dir=cache_dir, jobs=jobs,
-                                             progress=progress)
+                                             show_photos=show_photos, progress=progress)
         return write_report(result, path, explanations=figures, data_dir=data_dir,
                             show_photos=show_photos)

@@ -246,7 +246,7 @@ class App:
             # database photos under an open licence only, when the table says which
             photos = locator.index_.photos
             shown = OPEN_LICENSES if "license" in photos else None
-            record = explain_neighbours(locator, image, shown_licenses=shown)
+            record = explain_neighbours(locator, image, shown_licenses=shown, dpi=70)
         return _png(record["figure"], dpi=70)
 
 

@@ -201,7 +201,8 @@ def build_index(
     shutil.rmtree(tmp, ignore_errors=True)
     feature_set = extract_features(collection, extractors, work, jobs=jobs, progress=progress,
                                    scheduler=scheduler, into=tmp / "features",
-                                   max_pixels=max_pixels, cache=cache)
+                                   max_pixels=max_pixels, cache=cache,
+                                   desc="database features")
     if not feature_set.ok.any():
         raise ValueError(f"{collection.source}: no photo could be decoded")
     table = collection.table[feature_set.ok].reset_index(drop=True)

@@ -276,17 +276,19 @@ def extract_features(
     into: str | os.PathLike | None = None,
     max_pixels: int = MAX_PIXELS,
     cache: Any = None,
+    desc: str = "features",
 ) -> FeatureSet:
     """Extract every feature of every photo, resuming from ``work_dir``; see :func:`_extract`.
 
-    With ``cache`` (a :class:`~im2gps.index.cache.FeatureCache`, or its folder),
-    photos whose descriptors are cached under their content hash and the
-    extractor's identity are not decoded again; what is extracted is added
-    to the cache. The result is the same as without a cache.
+    ``desc`` labels the progress bar (e.g. ``"database features"``). With ``cache``
+    (a :class:`~im2gps.index.cache.FeatureCache`, or its folder), photos whose
+    descriptors are cached under their content hash and the extractor's
+    identity are not decoded again; what is extracted is added to the cache.
+    The result is the same as without a cache.
     """
     if cache is None:
         return _extract(collection, extractors, work_dir, jobs, chunk_size, progress, scheduler,
-                        into, max_pixels)
+                        into, max_pixels, desc)
     from im2gps.index.cache import FeatureCache
     from im2gps.photos import content_hash
 
@@ -315,7 +317,7 @@ def extract_features(
         need = np.flatnonzero(~looked[names[0]][0])
         fresh = _extract(collection.subset(need), {name: extractors[name] for name in names},
                          Path(work_dir) / f"group-{group}-{'-'.join(names)}", jobs, chunk_size,
-                         progress, scheduler, None, max_pixels)
+                         progress, scheduler, None, max_pixels, desc)
         rows = need[fresh.ok]
         failed = need[~fresh.ok]
         ok[failed] = False
@@ -347,6 +349,7 @@ def _extract(
     scheduler: Any = None,
     into: str | os.PathLike | None = None,
     max_pixels: int = MAX_PIXELS,
+    desc: str = "features",
 ) -> FeatureSet:
     """Extract every feature of every photo, resuming from ``work_dir``.
 
@@ -377,6 +380,8 @@ def _extract(
         instead of in memory.
     max_pixels : int, optional
         Pixel limit of a photo (see :func:`im2gps.photos.load_image`).
+    desc : str, optional
+        Label of the progress bar.
 
     Returns
     -------
@@ -428,7 +433,7 @@ def _extract(
 
     bar = tqdm(total=len(paths), initial=len(paths) - sum(
         min(chunk_size, len(paths) - starts[i]) for i in todo), unit="photo",
-        desc="features", disable=not progress)
+        desc=desc, disable=not progress)
     chunk_paths = {i: paths[starts[i]: starts[i] + chunk_size] for i in todo}
     if scheduler is not None and todo:
         from im2gps.index.cluster import extract_on_dask

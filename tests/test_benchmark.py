@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,29 @@ def test_written_files(result, sets):
     assert set(size["method"]) == {"im2gps", "im2gps-1nn", "oracle", "chance"}
     oracle = size[size["method"] == "oracle"].sort_values("photos")
     assert oracle["acc_2500km"].is_monotonic_increasing  # more photos, better ceiling
+
+
+def test_error_map_shows_a_method_not_a_reference_row(result, tmp_path, monkeypatch):
+    """Without an ``im2gps`` row the map shows the first non-reference row, not chance."""
+    from im2gps import plots
+    from im2gps.benchmark import main_method
+
+    assert list(result.predictions)[0] == "chance" and "im2gps" not in result.predictions
+    assert main_method(result.predictions) == "im2gps-tiny"
+    assert main_method(["chance", "im2gps-color", "im2gps"]) == "im2gps"
+    assert main_method(["chance", "prior", "oracle"]) == "chance"  # nothing else ran
+    drawn = {}
+
+    def spy(true_lat, true_lon, lat, lon, path, title=""):
+        drawn.update(lat=np.asarray(lat), title=title)
+        Path(path).write_bytes(b"png")
+        return Path(path)
+
+    monkeypatch.setattr(plots, "plot_error_map", spy)
+    write_results(result, tmp_path)
+    assert drawn["title"].startswith("im2gps-tiny:")
+    assert np.array_equal(drawn["lat"], result.predictions["im2gps-tiny"]["lat"],
+                          equal_nan=True)
 
 
 def test_second_run_extracts_nothing(result, sets, monkeypatch):
@@ -268,4 +292,7 @@ def test_cli_json_progress_on_stderr_only(sets, tmp_path):
     assert set(document["results"]) == {"chance", "prior", "im2gps-tiny"}
     err = completed.stderr
     assert "150/150" in err and "10/10" in err  # database and test extraction bars
+    assert re.search(r"database features: [^\n\r]*150/150", err), err
+    assert re.search(r"test features: [^\n\r]*10/10", err), err
+    assert not re.search(r"(^|[\r\n])features:", err)  # every bar says which photos
     assert "cross-validation" in err and "database" in err

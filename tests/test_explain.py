@@ -283,3 +283,14 @@ def test_explain_matches_draws_the_verified_inliers(locator, db_csv, tmp_path):
     # a neighbour that does not verify is drawn too, and says so
     other = explain_matches(verified, view, None, neighbour=(row + 1) % len(table))
     assert not other["verified"]
+
+
+def test_long_place_names_are_cut_with_an_ellipsis():
+    from im2gps.explain import _place_label
+
+    full = nearest_place(np.array([52.2]), np.array([-1.6]))[0].name  # Wellesbourne Mountford
+    assert len(full) > 18
+    (label,) = _place_label(np.array([52.2]), np.array([-1.6]))
+    name, country = label.rsplit(", ", 1)
+    assert len(name) == 18 and name.endswith("\u2026") and full.startswith(name[:-1])
+    assert country == "GB"

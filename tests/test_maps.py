@@ -69,6 +69,39 @@ def test_error_map_inset_on_the_densest_region(data_dir, tmp_path):
     assert 0.1 < land < 0.5  # land is drawn, and is not everything
 
 
+def test_error_map_inset_hides_no_point(data_dir, tmp_path, monkeypatch):
+    """The zoom inset goes where no truth or estimate is under it (not over Argentina)."""
+    from im2gps import maps
+    from im2gps.plots import plot_error_map
+
+    table = pd.read_csv(data_dir / "im2gps237" / "photos.csv")
+    lat, lon = table["lat"].to_numpy(), table["lon"].to_numpy()
+    # test photos in Argentina and Chile, where the old lower-left inset sat
+    lat = np.r_[lat, -34.6, -41.1, -54.8, -33.4, -24.8]
+    lon = np.r_[lon, -58.4, -71.3, -68.3, -70.7, -65.4]
+    est_lat, est_lon = np.roll(lat, 3), np.roll(lon, 3)
+    made = []
+    real = maps.add_zoom_inset
+
+    def spy(ax, *args, **kwargs):
+        made.append((ax, real(ax, *args, **kwargs)))
+        return made[-1][1]
+
+    monkeypatch.setattr(maps, "add_zoom_inset", spy)
+    plot_error_map(lat, lon, est_lat, est_lon, tmp_path / "map.png")
+    (ax, inset), = made
+    box = inset.get_window_extent()
+    shown = ax.transData.transform(np.column_stack([np.r_[lon, est_lon], np.r_[lat, est_lat]]))
+    under = ((shown[:, 0] >= box.x0) & (shown[:, 0] <= box.x1)
+             & (shown[:, 1] >= box.y0) & (shown[:, 1] <= box.y1))
+    assert not under.any(), np.c_[np.r_[lat, est_lat], np.r_[lon, est_lon]][under]
+    # the old place, over the South Pacific and southern South America, is not chosen
+    assert maps.inset_bounds(ax, lon, lat) != maps.INSET_CANDIDATES[0]
+    # with nothing in the way the first (largest) candidate wins
+    assert maps.inset_bounds(ax, np.array([10.0]), np.array([50.0])) == \
+        maps.INSET_CANDIDATES[0]
+
+
 def test_world_map_and_labels_do_not_overlap():
     figure, ax = new_map(8)
     draw_world(ax)

@@ -226,6 +226,32 @@ def test_open_photos_only(result, sets):
                 ("thumb", "large")]
 
 
+@pytest.mark.parametrize("show_photos", ["open", "none", "all"])
+def test_explanation_figures_follow_the_licence_rule(result, sets, show_photos):
+    """The figures draw the query and its neighbours by the gallery's rule."""
+    table = pd.read_csv(sets / "test.csv")
+    open_ = table["license"].isin(list(OPEN_LICENSES)).to_numpy()
+    chosen = [int(np.flatnonzero(open_)[0]), int(np.flatnonzero(~open_)[0])]
+    figures = benchmark_explanations(result, sets / f"figures-{show_photos}", chosen,
+                                     methods=["im2gps-tiny"], cache_dir=sets / "cache",
+                                     show_photos=show_photos)
+    assert len(figures) == 2
+    seen = set()
+    for i in chosen:
+        (_, path), = figures[str(table["image"][i])]
+        record = json.loads(path.with_suffix(".json").read_text())
+        expected = {"all": True, "none": False, "open": bool(open_[i])}[show_photos]
+        assert record["query_shown"] is expected
+        for n in record["neighbours"]:
+            seen.add(n["license"] in OPEN_LICENSES)
+            assert n["shown"] is {"all": True, "none": False,
+                                  "open": n["license"] in OPEN_LICENSES}[show_photos]
+        assert record["images"] == int(expected) + sum(n["shown"] for n in record["neighbours"])
+        if show_photos == "none":
+            assert record["images"] == 0 and record["hidden"] == record["thumbnails"]
+    assert seen == {True, False}  # both kinds of neighbour were drawn
+
+
 def _chromium(args: list[str], user_dir: Path) -> subprocess.CompletedProcess:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "

@@ -107,8 +107,9 @@ def _ring(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: Any = None,
-               column: str = "count", cmap: str = "viridis", title: str | None = None,
-               background: bool = True) -> Any:
+               column: str = "count", cmap: Any = "viridis", title: str | None = None,
+               background: bool = True, alpha: float = 0.55, label: str | None = None,
+               percent: bool = False) -> Any:
     """Draw cells coloured by ``column`` (log scale) over the populated world.
 
     Parameters
@@ -121,13 +122,19 @@ def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: A
         Axes to draw on; a new Agg figure by default.
     column : str, optional
         Column giving each cell's colour (photo count by default).
-    cmap : str, optional
+    cmap : str or matplotlib.colors.Colormap, optional
         Matplotlib colour map.
     title : str, optional
         Axes title (default: cell and photo totals).
     background : bool, optional
         Draw :func:`world_background` (land below the cells, coastlines and
         borders over them).
+    alpha : float, optional
+        Opacity of the cells.
+    label : str, optional
+        Colour bar label (default: ``"<column> (log scale)"``).
+    percent : bool, optional
+        Colour bar ticks as percentages (for probabilities).
 
     Returns
     -------
@@ -148,11 +155,17 @@ def plot_cells(cells: pd.DataFrame, path: str | os.PathLike | None = None, ax: A
     low, high = (positive.min(), positive.max()) if positive.size else (1.0, 10.0)
     norm = LogNorm(vmin=low, vmax=max(high, low * 1.0001))
     polys = PolyCollection(rings, array=np.maximum(values[rows], low), cmap=cmap, norm=norm,
-                           edgecolors="0.15", linewidths=0.3, alpha=0.55, zorder=1)
+                           edgecolors="0.15", linewidths=0.3, alpha=alpha, zorder=1)
     ax.add_collection(polys)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
-    ax.figure.colorbar(polys, ax=ax, shrink=0.7, label=f"{column} (log scale)")
+    bar = ax.figure.colorbar(polys, ax=ax, shrink=0.7, label=label or f"{column} (log scale)")
+    if percent:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     if title is None:
         title = (f"{len(cells):,} S2 cells, {int(cells['count'].sum()):,} photos "
                  f"(levels {int(cells['level'].min())}-{int(cells['level'].max())})"
