@@ -296,9 +296,10 @@ thread pool at one thread as the CLI sets them. Baseline: `im2gps/voting.py`
 as of commit {BEFORE_COMMIT} (float64 throughout), loaded from git in the same
 run. Now: float32 batched kernel sums with every stop on a float64 step, the
 Gaussian's squared great-circle distance from a three-term series in the
-squared chord, a one-query float64 loop of 2-D products, and a merge that
-settles lone modes before its loop. Goal: the default at or under 1 ms batched
-and 2 ms one at a time.
+squared chord, a one-query float64 loop of 2-D products, a merge that settles
+lone modes before its loop, and a query's seekers batched until only a fifth of
+them still move (half before). Goal: the default at or under 1 ms batched and
+2 ms one at a time.
 
 | bandwidth | code | batched min | batched median | one at a time min \
 | one at a time median | ratio to before (batched / one, median) |
