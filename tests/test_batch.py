@@ -87,7 +87,12 @@ def test_jsonl_and_csv_stream_while_the_batch_runs(index_dir, data_dir, tmp_path
     first = process.stdout.readline()
     # the first chunk's answers are out while the last photos are still being located
     running = process.poll() is None
-    rest, err = process.communicate(timeout=300)
+    # Read on through the same buffered reader: communicate() reads the pipe itself and
+    # would lose lines readline() had already buffered. stderr (a progress bar and a line)
+    # stays far below a pipe's capacity, so reading it after stdout cannot block.
+    rest = process.stdout.read()
+    err = process.stderr.read()
+    process.wait(timeout=300)
     assert running, "the first answer came only at the end of the batch"
     lines = [first, *rest.splitlines()]
     docs = [json.loads(line) for line in lines if line.strip()]
