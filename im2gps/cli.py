@@ -340,22 +340,32 @@ def _locate_chunk(locator: Any, images: Sequence[str], args: argparse.Namespace
         if failed:
             print(f"im2gps: {image}: failed: {error}", file=sys.stderr)
     places = nearest_place(predictions.lat, predictions.lon)
+    n_shown = args.neighbors
+    shown: dict[int, tuple[Any, ...]] = {}  # photo table row -> (id, lat, lon)
     index = getattr(locator, "index_", None)
-    if index is not None:  # the columns only: no pandas table for a one-photo locate
-        ids, lats, lons = index.column("id"), index.column("lat"), index.column("lon")
+    if index is not None and predictions.neighbor_ids is not None:
+        import numpy as np
+
+        # Only the rows shown, from the columns (no pandas table, and no whole column of
+        # a million-photo table read again for every chunk of photos).
+        rows = np.unique(predictions.neighbor_ids[~predictions.failed, :n_shown])
+        rows = rows[rows >= 0]
+        columns = [index.column(name, rows) for name in ("id", "lat", "lon")]
+        shown = dict(zip(rows.tolist(), zip(*columns, strict=True), strict=True))
     documents = []
     for i, image in enumerate(images):
         place = places[i]
         neighbors = []
         if not predictions.failed[i] and predictions.neighbor_ids is not None:
-            for rank in range(min(args.neighbors, predictions.neighbor_ids.shape[1])):
+            for rank in range(min(n_shown, predictions.neighbor_ids.shape[1])):
                 row = int(predictions.neighbor_ids[i, rank])
                 if row < 0:
                     break
+                ident, lat, lon = shown[row]
                 neighbors.append({
-                    "id": str(ids[row]),
-                    "lat": float(lats[row]),
-                    "lon": float(lons[row]),
+                    "id": str(ident),
+                    "lat": float(lat),
+                    "lon": float(lon),
                     "distance": float(predictions.neighbor_distances[i, rank]),
                 })
                 scores = predictions.extra.get("verification")
