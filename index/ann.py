@@ -111,7 +111,8 @@ def _check_parts(factory: str, tokens: list[str], dim: int, n_train: int | None)
             raise FactoryError(
                 f"index type {factory!r}: {token} learns {ivf[1]} cluster centres from "
                 f"{n_train} training photos, but needs at least one photo per centre (FAISS "
-                f"advises 39); use IVF{max(1, n_train // 39)} or fewer lists")
+                f"advises {TRAIN_PER_CENTROID}); use IVF{max(1, n_train // TRAIN_PER_CENTROID)} "
+                "or fewer lists")
         for bits_token in re.findall(r"(?:^|_|,)O?PQ\d+(?:x(\d+))?", token):
             bits = int(bits_token) if bits_token else 8
             if 2 ** bits > n_train:

@@ -603,20 +603,24 @@ def _expected_headers(manifest: dict[str, Any]) -> dict[str, tuple[tuple[int, ..
 def check_files(path: Path, manifest: dict[str, Any]) -> None:
     """The load-time checks: every file present with its size, matrix headers as expected."""
     for name, record in manifest["files"].items():
-        file = path / name
-        if not file.is_file():
-            raise IndexFormatError(f"{file}: missing from the index; rebuild the index")
-        size = file.stat().st_size
-        if size != record["bytes"]:
-            raise IndexFormatError(
-                f"{file}: {size} bytes, the manifest says {record['bytes']} (truncated or "
-                "modified); rebuild the index or restore the file"
-            )
+        _check_size(path / name, record)
     for name, (shape, dtype) in _expected_headers(manifest).items():
         file = path / name
         if name not in manifest["files"]:
             raise IndexFormatError(f"{file}: not listed in the manifest; rebuild the index")
         _check_header(file, shape, dtype)
+
+
+def _check_size(file: Path, record: dict[str, Any]) -> None:
+    """Refuse a missing file, or one whose size is not the manifest's."""
+    if not file.is_file():
+        raise IndexFormatError(f"{file}: missing from the index; rebuild the index")
+    size = file.stat().st_size
+    if size != record["bytes"]:
+        raise IndexFormatError(
+            f"{file}: {size} bytes, the manifest says {record['bytes']} (truncated or "
+            "modified); rebuild the index or restore the file"
+        )
 
 
 def _check_header(file: Path, shape: tuple[int, ...], dtype: str) -> None:
@@ -723,13 +727,7 @@ def verify_index(path: str | os.PathLike) -> dict[str, Any]:
         file = path / name
 
         def check(file: Path = file, name: str = name, record: dict = record) -> None:
-            if not file.is_file():
-                raise IndexFormatError(f"{file}: missing from the index; rebuild the index")
-            size = file.stat().st_size
-            if size != record["bytes"]:
-                raise IndexFormatError(
-                    f"{file}: {size} bytes, the manifest says {record['bytes']} (truncated "
-                    "or modified); rebuild the index or restore the file")
+            _check_size(file, record)
             if name in expected:
                 _check_header(file, *expected[name])
             _check_sha256(file, record)
