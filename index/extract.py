@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from im2gps.features import FeatureExtractor, load_extractor
+from im2gps.index.store import sha256_file
 from im2gps.photos import DECODE_SIDE, MAX_PIXELS, PhotoCollection, PhotoError, Skipped, load_image
 from im2gps.threads import child_threads, set_threads
 
@@ -223,14 +224,6 @@ def worker_pool(jobs: int, state_dir: str, names: list[str], max_pixels: int = M
         yield pool
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _chunk_problem(chunks: Path, i: int, names: Sequence[str]) -> str | None:
     """Why committed chunk ``i`` cannot be reused (None: its files match their sha256s).
 
@@ -252,7 +245,7 @@ def _chunk_problem(chunks: Path, i: int, names: Sequence[str]) -> str | None:
         file = chunks / f"{i:06d}.{name}.npy"
         if not file.is_file():
             return f"{file.name} is missing"
-        if not isinstance(sums, dict) or _sha256(file) != sums.get(name):
+        if not isinstance(sums, dict) or sha256_file(file) != sums.get(name):
             return f"{file.name} does not match its sha256 (damaged)"
     return None
 
@@ -423,7 +416,7 @@ def _extract(
         for name, matrix in matrices.items():
             file = work / "chunks" / f"{i:06d}.{name}.npy"
             _save_npy(file, matrix)
-            sums[name] = _sha256(file)
+            sums[name] = sha256_file(file)
         # the record, written last and atomically, commits the chunk with its files' sha256s
         write_atomic(
             work / "chunks" / f"{i:06d}.json",
