@@ -40,13 +40,12 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from im2gps.benchmark_rows import REFERENCE_ROWS
 from im2gps.evaluate import THRESHOLDS_KM, format_distance
 from im2gps.explain import OPEN_LICENSES
 
 __all__ = ["OPEN_LICENSES", "benchmark_explanations", "rebuild_locators", "report_benchmark",
            "select_photos", "write_report"]
-
-REFERENCE_ROWS = ("chance", "prior", "oracle")
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".svg": "image/svg+xml", ".gif": "image/gif", ".webp": "image/webp"}
