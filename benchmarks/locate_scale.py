@@ -54,6 +54,7 @@ import faiss
 import numpy as np
 import pandas as pd
 from md_sections import write_section
+from startup import BASELINE, ENV  # bytecode caches as a user has them
 
 import im2gps
 from im2gps.benchmark import database_index, query_features
@@ -73,7 +74,7 @@ FACTORY = "PCA256,IVF1024,PQ64"
 SEARCH = {"nprobe": 64, "rerank": 480}
 # The import floor of issue 13's start-up benchmark (benchmarks/startup.py): what any
 # process that reads photos and searches FAISS pays before it does anything.
-FLOOR = "import numpy, PIL, faiss\n"
+FLOOR = BASELINE + "\n"
 
 
 def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
@@ -135,9 +136,6 @@ def write_directory(real: GeoIndex, n: int, out: Path, seed: int = 0,
     os.rename(tmp, out)
     return time.perf_counter() - clock
 
-
-# Bytecode caches written and used, as in a user's environment (see benchmarks/startup.py).
-ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 #: Appended to a child's code: print the process's peak resident memory (VmHWM, which
 #: starts afresh at exec; the parent's rusage would count the parent's pages at fork).
