@@ -16,7 +16,9 @@ larger than ``max_upload_mb`` is refused with HTTP 413, a file that is not
 a decodable image, or one over the server's pixel limit, with HTTP 415, each
 with a message the page shows; an accepted photo is written only inside the
 server's own temporary folder (under a random name, never the uploaded file
-name), removed when the server stops (Ctrl-C, SIGTERM or SIGHUP).
+name), kept for its explanation while it is among the last
+:data:`MAX_KEPT_UPLOADS`, and removed when the server stops (Ctrl-C, SIGTERM
+or SIGHUP).
 
 The upload body is streamed: its size is checked from ``Content-Length``
 (or counted as it arrives) and a body over the limit is answered with the
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import html
 import io
 import json
@@ -42,11 +45,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_PIXELS", "MAX_UPLOAD_MB", "PREVIEW_SIDE", "App", "ListenError", "listen",
-           "listen_in_thread", "load_model", "make_app", "serve"]
+__all__ = ["MAX_KEPT_UPLOADS", "MAX_PIXELS", "MAX_UPLOAD_MB", "PREVIEW_SIDE", "App",
+           "ListenError", "listen", "listen_in_thread", "load_model", "make_app", "serve"]
 
 #: Largest upload accepted by default (MB).
 MAX_UPLOAD_MB = 20
@@ -56,6 +60,9 @@ MAX_UPLOAD_MB = 20
 MAX_PIXELS = 50_000_000
 #: Longer side of the JPEG preview sent back with an answer (pixels).
 PREVIEW_SIDE = 512
+#: Uploads kept for their explanations; older ones are removed as new ones come, so that
+#: a long-running server's temporary folder stays bounded (20 MB each at most).
+MAX_KEPT_UPLOADS = 100
 #: Room for the multipart form around the photo, on top of the upload limit (bytes).
 FORM_SLACK = 64 * 2**10
 
@@ -119,6 +126,8 @@ class App:
         self.max_upload_bytes = int(max_upload_mb * 2**20)
         self.max_pixels = int(max_pixels)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="im2gps-serve-"))
+        self._kept: collections.deque[Path] = collections.deque()  # oldest first
+        self._kept_lock = threading.Lock()  # uploads are accepted on executor threads
 
     def close(self) -> None:
         """Remove the upload folder."""
@@ -159,6 +168,10 @@ class App:
         except ValueError:
             path.unlink(missing_ok=True)
             raise
+        with self._kept_lock:
+            self._kept.append(path)
+            while len(self._kept) > MAX_KEPT_UPLOADS:  # its explanation is no longer offered
+                self._kept.popleft().unlink(missing_ok=True)
         return upload, image
 
     @staticmethod
@@ -325,7 +338,10 @@ def make_app(app: App) -> Any:
             except ValueError as err:
                 return self.reply(415, {"error": str(err)})
             preview = app.preview(image)
-            answers = await loop.run_in_executor(None, app.answers, image)
+            try:
+                answers = await loop.run_in_executor(None, app.answers, image)
+            except Exception as err:  # noqa: BLE001 (e.g. a damaged index: the page says so)
+                return self.reply(500, {"error": f"the models could not answer: {err}"})
             self.reply(200, {"upload": upload_id, "preview": preview, "answers": answers})
 
     class Explain(Json):

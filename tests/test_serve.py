@@ -445,3 +445,44 @@ def test_page_in_headless_chromium(server, data_dir, tmp_path):
         browser.close()
     assert browser.errors == []
     assert (tmp_path / "serve.png").stat().st_size > 10_000
+
+
+def test_uploads_kept_are_bounded_and_a_failing_model_answers_in_json(
+        index_dir, data_dir, tmp_path, monkeypatch):
+    """A long-running server keeps only the last MAX_KEPT_UPLOADS uploads (older ones are
+    removed, their explanations no longer offered); a model that fails on a photo (here an
+    index whose re-ranking rows were damaged after it was loaded) gives the page a JSON
+    message, not an HTML error page."""
+    import im2gps.serve as serve_module
+
+    photo = (data_dir / "im2gps237" / "images" / "104123223.jpg").read_bytes()
+    monkeypatch.setattr(serve_module, "MAX_KEPT_UPLOADS", 3)
+    app = App([index_dir])
+    try:
+        ids = [app.accept(photo, f"p{i}.jpg")[0] for i in range(5)]
+        assert len(list(app.upload_dir.iterdir())) == 3
+        for upload in ids[:2]:
+            with pytest.raises(KeyError):
+                app.upload_path(upload)
+        assert all(app.upload_path(upload).is_file() for upload in ids[2:])
+    finally:
+        app.close()
+
+    table = pd.read_csv(data_dir / "im2gps2k" / "photos.csv").iloc[:60].copy()
+    table["image"] = [str(data_dir / "im2gps2k" / p) for p in table["image"]]
+    table.to_csv(tmp_path / "db.csv", index=False)
+    compressed = tmp_path / "ivf"
+    assert main(["index", "build", str(tmp_path / "db.csv"), "--out", str(compressed),
+                 "--features", "tiny", "--index-type", "IVF2,SQ8", "--no-progress"]) == EXIT_OK
+    app = App([compressed])
+    port, stop = listen_in_thread(app, timeout=30)
+    try:
+        vectors = compressed / "rerank" / "vectors.npy"
+        data = bytearray(vectors.read_bytes())
+        data[-5] ^= 0xFF  # a byte of the last photo's row, read by every re-ranking
+        vectors.write_bytes(bytes(data))
+        status, answer = post(f"http://127.0.0.1:{port}", "photo.jpg", photo)
+        assert status == 500 and "the models could not answer" in answer["error"]
+        assert "do not match their checksums" in answer["error"]
+    finally:
+        stop()
