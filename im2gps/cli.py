@@ -278,6 +278,10 @@ def cmd_locate(args: argparse.Namespace) -> int:
         print(f"im2gps: warning: k = {locator.k} neighbours out of the {len(locator.index_)} "
               "photos of the index: the vote covers most of the database, so answers lean to "
               "its densest place (see benchmarks/results/small_k.md)", file=sys.stderr)
+    if hasattr(locator, "index_") and args.neighbors > int(locator.k):
+        print(f"im2gps: warning: --neighbors {args.neighbors}: a query finds the k = "
+              f"{locator.k} neighbours that vote, so at most {locator.k} are shown; give "
+              f"--k {args.neighbors} to see more", file=sys.stderr)
     writers: list[Any] = []
     if args.jsonl:
         writers.append(JsonLinesWriter(sys.stdout))
@@ -797,7 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--clusters", type=nonnegative_int, default=5,
                         help="clusters to show (default 5)")
     locate.add_argument("--neighbors", type=nonnegative_int, default=10,
-                        help="nearest database photos to show (default 10)")
+                        help="nearest database photos to show, at most --k (default 10)")
     locate.add_argument("--json", action="store_true", help="print JSON (a list for many photos)")
     locate.add_argument("--json-list", action="store_true",
                         help="with --json, always print a list, even for one photo")

@@ -68,6 +68,10 @@ def test_batch_inputs_and_outputs_that_cannot_work(index_dir, data_dir, tmp_path
     result = run("locate", str(index_dir), str(listing), "--out", str(listing))
     assert result.returncode == 2 and "is also an input" in result.stderr
     assert listing.read_text() == f"image\n{photo}\n"
+    # more neighbours than the vote's k cannot be shown: said, and how to get them
+    result = run("locate", str(index_dir), photo, "--json", "--k", "5", "--neighbors", "8")
+    assert result.returncode == 0 and len(json.loads(result.stdout)["neighbors"]) == 5
+    assert "--neighbors 8: a query finds the k = 5 neighbours" in result.stderr
     result = run("locate", str(index_dir), photo, "--threads", "2")
     assert result.returncode == 2 and "--threads goes before the command" in result.stderr
     assert result.stderr.startswith("usage: im2gps locate ")
